@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.emulator import Emulator, fake_aws_environment, running_emulator
+from demo.emulator import Emulator, fake_aws_environment, running_emulator
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 

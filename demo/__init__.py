@@ -1,0 +1,1 @@
+"""Demo and test harness: the local emulator and the simulated Ground Truth. Never product code."""
