@@ -1,0 +1,751 @@
+"""Plan a Ground Truth image-classification labeling job, without calling AWS.
+
+Everything here is pure: given the settings the stack passes to the StartLabeling Lambda,
+the listed S3 objects and a few options, `plan_labeling` returns a `LabelingPlan` that says
+exactly which files the Lambda writes and which `CreateLabelingJob` request it sends. The
+Lambda (`start_labeling.py`) carries the plan out; the operator CLI's `plan-labeling` dry
+run prints it. Both therefore share one definition of "what starting a job means".
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any
+
+# --- Ground Truth and API limits (AWS_FACTS.md and botocore's SageMaker model) -------------
+
+# Ground Truth refuses a manifest with more data objects than this in one job.
+MAX_OBJECTS_PER_JOB = 100_000
+# Ground Truth's image size limit is "40 MB"; we read it as decimal megabytes, the stricter
+# reading, so that no image we keep can be over the limit whichever unit AWS means.
+MAX_IMAGE_BYTES = 40 * 1000 * 1000
+# Formats the built-in image classification task accepts; matched case-insensitively
+# because cameras and phones write `.JPG`.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# LabelingJobName: 1-63 characters, unique per account and region forever.
+JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+MAX_JOB_NAME_LENGTH = 63
+# `-YYYYMMDD-HHMMSS`, appended to job_prefix when no name is given.
+TIMESTAMP_SUFFIX_LENGTH = 16
+# Mechanical Turk takes tasks for at most 12 hours.
+PUBLIC_MAX_TASK_AVAILABILITY_SECONDS = 12 * 60 * 60
+LABEL_CATEGORIES_DOCUMENT_VERSION = "2018-11-28"
+CROWD_HTML_ELEMENTS_URL = "https://assets.crowd.aws/crowd-html-elements.js"
+WORKFORCES = ("public", "private", "existing")
+# Every job carries its own name as a tag, so cost reports can be split per job.
+JOB_TAG_KEY = "labeling-job"
+# CreateLabelingJob accepts 50 tags; one is ours.
+MAX_SETTINGS_TAGS = 49
+
+# Reasons an object under the images prefix is not sent to labeling.
+SKIP_FOLDER_MARKER = "folder_marker"
+SKIP_NOT_AN_IMAGE = "not_an_image"
+SKIP_TOO_LARGE = "too_large"
+SKIP_REASONS = (SKIP_FOLDER_MARKER, SKIP_NOT_AN_IMAGE, SKIP_TOO_LARGE)
+
+# Names of the frozen inputs written under s3://<bucket>/<prefix>/labeling/<job-name>/.
+MANIFEST_FILE = "input.manifest"
+CATEGORIES_FILE = "label-categories.json"
+UI_TEMPLATE_FILE = "ui-template.liquid"
+REQUEST_FILE = "request.json"
+
+SETTINGS_ENV_VAR = "LABELING_SETTINGS"
+
+_REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+_ACCOUNT_PATTERN = re.compile(r"\d{12}")
+_BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_LABEL_ATTRIBUTE_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}")
+_TASK_KEYWORD_PATTERN = re.compile(r"[A-Za-z0-9]+( [A-Za-z0-9]+)*")
+_ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+")
+_WORKTEAM_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+")
+_LAMBDA_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:lambda:[a-z0-9\-]*:[0-9]{12}:function:.+")
+
+
+class LabelingRequestError(ValueError):
+    """Settings, options or input data that cannot make a valid labeling job."""
+
+
+# --- Settings ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelingSettings:
+    """What the stack decided at synth time, passed to the Lambda as `LABELING_SETTINGS` JSON.
+
+    Synth-time config validation is the first line of defence; the checks in `from_mapping`
+    only make a broken contract between stack and Lambda fail with a message naming the key.
+    """
+
+    region: str
+    account: str
+    bucket: str
+    prefix: str
+    job_prefix: str
+    label_attribute: str
+    labels: tuple[str, ...]
+    task_title: str
+    task_description: str
+    task_keywords: tuple[str, ...]
+    short_instructions: str
+    full_instructions: str
+    role_arn: str
+    workforce: str
+    workteam_arn: str
+    pre_lambda_arn: str
+    acs_lambda_arn: str
+    workers_per_object: int
+    price_usd: str | None
+    free_of_adult_content: bool
+    task_time_limit_seconds: int
+    task_availability_seconds: int
+    max_concurrent_tasks: int | None
+    max_objects: int | None
+    # Read-only view; excluded from hashing because mappings are not hashable.
+    tags: Mapping[str, str] = field(hash=False)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = SETTINGS_ENV_VAR) -> LabelingSettings:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise LabelingRequestError(f"{source} is not valid JSON: {error}") from error
+        return cls.from_mapping(data, source=source)
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, source: str = SETTINGS_ENV_VAR
+    ) -> LabelingSettings:
+        if not isinstance(data, Mapping):
+            raise LabelingRequestError(f"{source} must be a JSON object, got {type(data).__name__}")
+        reader = _SettingsReader(data, source)
+        expected = set(_SETTINGS_KEYS)
+        missing = sorted(expected - set(data))
+        if missing:
+            raise LabelingRequestError(
+                f"{source} is missing key(s) {', '.join(missing)}; the stack must pass all of "
+                f"{', '.join(_SETTINGS_KEYS)}"
+            )
+        # Unknown keys usually mean the stack and the Lambda disagree about the contract
+        # (a renamed key would otherwise be silently ignored).
+        unknown = sorted(set(data) - expected)
+        if unknown:
+            raise LabelingRequestError(f"{source} has unknown key(s) {', '.join(unknown)}")
+
+        workforce = reader.choice("workforce", WORKFORCES)
+        price_usd = reader.optional_str("price_usd")
+        if workforce == "public":
+            if price_usd is None:
+                raise LabelingRequestError(
+                    f"{source}.price_usd is required for the public (Mechanical Turk) workforce"
+                )
+            price_to_usd(price_usd, key=f"{source}.price_usd")  # fail now, not at CreateLabelingJob
+        elif price_usd is not None:
+            raise LabelingRequestError(
+                f"{source}.price_usd must be null for the {workforce} workforce: only the public "
+                f"workforce is paid per task, got {price_usd!r}"
+            )
+
+        job_prefix = reader.pattern("job_prefix", JOB_NAME_PATTERN)
+        longest_prefix = MAX_JOB_NAME_LENGTH - TIMESTAMP_SUFFIX_LENGTH
+        if len(job_prefix) > longest_prefix:
+            raise LabelingRequestError(
+                f"{source}.job_prefix {job_prefix!r} is {len(job_prefix)} characters; at most "
+                f"{longest_prefix} leave room for the -YYYYMMDD-HHMMSS suffix in a 63-character "
+                "job name"
+            )
+        label_attribute = reader.pattern("label_attribute", _LABEL_ATTRIBUTE_PATTERN)
+        # Ground Truth writes `<attr>-metadata` next to `<attr>` in the output manifest.
+        if label_attribute.endswith("-metadata"):
+            raise LabelingRequestError(
+                f"{source}.label_attribute {label_attribute!r} must not end in '-metadata'"
+            )
+
+        labels = reader.str_list("labels", min_items=2)
+        if len(set(labels)) != len(labels):
+            raise LabelingRequestError(f"{source}.labels has duplicates: {list(labels)}")
+
+        return cls(
+            region=reader.pattern("region", _REGION_PATTERN),
+            account=reader.pattern("account", _ACCOUNT_PATTERN),
+            bucket=reader.pattern("bucket", _BUCKET_PATTERN),
+            prefix=_clean_prefix(reader.string("prefix", allow_empty=True), f"{source}.prefix"),
+            job_prefix=job_prefix,
+            label_attribute=label_attribute,
+            labels=labels,
+            task_title=reader.string("task_title", max_length=128),
+            task_description=reader.string("task_description", max_length=255),
+            task_keywords=reader.str_list(
+                "task_keywords",
+                min_items=1,
+                max_items=5,
+                item_pattern=_TASK_KEYWORD_PATTERN,
+                item_max_length=30,
+            ),
+            short_instructions=reader.string("short_instructions"),
+            full_instructions=reader.string("full_instructions"),
+            role_arn=reader.pattern("role_arn", _ROLE_ARN_PATTERN),
+            workforce=workforce,
+            workteam_arn=reader.pattern("workteam_arn", _WORKTEAM_ARN_PATTERN),
+            pre_lambda_arn=reader.pattern("pre_lambda_arn", _LAMBDA_ARN_PATTERN),
+            acs_lambda_arn=reader.pattern("acs_lambda_arn", _LAMBDA_ARN_PATTERN),
+            workers_per_object=reader.integer("workers_per_object", minimum=1, maximum=9),
+            price_usd=price_usd,
+            free_of_adult_content=reader.boolean("free_of_adult_content"),
+            task_time_limit_seconds=reader.integer("task_time_limit_seconds", minimum=30),
+            task_availability_seconds=reader.integer("task_availability_seconds", minimum=60),
+            max_concurrent_tasks=reader.optional_integer(
+                "max_concurrent_tasks", minimum=1, maximum=5000
+            ),
+            max_objects=reader.optional_integer("max_objects", minimum=1),
+            tags=reader.tags("tags"),
+        )
+
+
+# Declaration order, so messages list the keys as the stack writes them.
+_SETTINGS_KEYS = tuple(LabelingSettings.__dataclass_fields__)
+
+
+class _SettingsReader:
+    """Typed access to the settings mapping; every error names `<source>.<key>`."""
+
+    def __init__(self, data: Mapping[str, Any], source: str) -> None:
+        self._data = data
+        self._source = source
+
+    def _fail(self, key: str, expected: str) -> LabelingRequestError:
+        return LabelingRequestError(
+            f"{self._source}.{key} must be {expected}, got {self._data[key]!r}"
+        )
+
+    def string(self, key: str, *, allow_empty: bool = False, max_length: int | None = None) -> str:
+        value = self._data[key]
+        if not isinstance(value, str) or (not allow_empty and not value.strip()):
+            raise self._fail(key, "a string" if allow_empty else "a non-empty string")
+        if max_length is not None and len(value) > max_length:
+            raise self._fail(key, f"at most {max_length} characters")
+        return value
+
+    def optional_str(self, key: str) -> str | None:
+        return None if self._data[key] is None else self.string(key)
+
+    def pattern(self, key: str, pattern: re.Pattern[str]) -> str:
+        value = self.string(key)
+        if not pattern.fullmatch(value):
+            raise self._fail(key, f"a string matching {pattern.pattern}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self._data[key]
+        if value not in choices:
+            raise self._fail(key, f"one of {', '.join(choices)}")
+        return value
+
+    def integer(self, key: str, *, minimum: int, maximum: int | None = None) -> int:
+        value = self._data[key]
+        # bool is an int subclass: `true` must not pass as 1.
+        in_range = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+        if not in_range or (maximum is not None and value > maximum):
+            bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+            raise self._fail(key, f"an integer {bounds}")
+        return value
+
+    def optional_integer(self, key: str, *, minimum: int, maximum: int | None = None) -> int | None:
+        if self._data[key] is None:
+            return None
+        return self.integer(key, minimum=minimum, maximum=maximum)
+
+    def boolean(self, key: str) -> bool:
+        value = self._data[key]
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false")
+        return value
+
+    def str_list(
+        self,
+        key: str,
+        *,
+        min_items: int,
+        max_items: int | None = None,
+        item_pattern: re.Pattern[str] | None = None,
+        item_max_length: int | None = None,
+    ) -> tuple[str, ...]:
+        value = self._data[key]
+        counted = f"at least {min_items}" + (f" and at most {max_items}" if max_items else "")
+        expected = f"a list of {counted} non-empty strings"
+        if item_pattern is not None:
+            expected += f" matching {item_pattern.pattern}"
+        if item_max_length is not None:
+            expected += f" of at most {item_max_length} characters"
+        if not isinstance(value, list) or len(value) < min_items:
+            raise self._fail(key, expected)
+        if max_items is not None and len(value) > max_items:
+            raise self._fail(key, expected)
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                raise self._fail(key, expected)
+            if item_pattern is not None and not item_pattern.fullmatch(item):
+                raise self._fail(key, expected)
+            if item_max_length is not None and len(item) > item_max_length:
+                raise self._fail(key, expected)
+        return tuple(value)
+
+    def tags(self, key: str) -> Mapping[str, str]:
+        value = self._data[key]
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+        ):
+            raise self._fail(key, "an object of string keys to string values")
+        if len(value) > MAX_SETTINGS_TAGS:
+            raise self._fail(key, f"at most {MAX_SETTINGS_TAGS} tags (one more is added per job)")
+        return MappingProxyType(dict(value))
+
+
+def _clean_prefix(value: str, where: str) -> str:
+    """A key prefix without leading/trailing slashes; `..` segments are refused."""
+    cleaned = value.strip("/")
+    if ".." in cleaned.split("/"):
+        raise LabelingRequestError(f"{where} must not contain '..' segments, got {value!r}")
+    return cleaned
+
+
+def price_to_usd(price_usd: str, *, key: str = "price_usd") -> dict[str, int]:
+    """Convert a decimal dollar string to the API's {Dollars, Cents, TenthFractionsOfACent}.
+
+    Decimal, never float: 0.036 as a float is 0.03599999..., which would lose a tenth of a
+    cent. Amounts finer than a tenth of a cent cannot be expressed and are refused.
+    """
+    try:
+        amount = Decimal(price_usd)
+    except (InvalidOperation, TypeError) as error:
+        raise LabelingRequestError(
+            f"{key} = {price_usd!r} is not a decimal number of US dollars"
+        ) from error
+    if not amount.is_finite() or amount <= 0:
+        raise LabelingRequestError(f"{key} = {price_usd!r} must be a positive amount of dollars")
+    tenths_of_cents = amount * 1000
+    if tenths_of_cents != tenths_of_cents.to_integral_value():
+        raise LabelingRequestError(
+            f"{key} = {price_usd!r} is finer than a tenth of a cent, which "
+            "PublicWorkforceTaskPrice cannot express"
+        )
+    dollars, rest = divmod(int(tenths_of_cents), 1000)
+    cents, tenths = divmod(rest, 10)
+    # The API caps Dollars at 2.
+    if dollars > 2:
+        raise LabelingRequestError(f"{key} = {price_usd!r} is above the API maximum of $2.999")
+    return {"Dollars": dollars, "Cents": cents, "TenthFractionsOfACent": tenths}
+
+
+# --- Where things go -----------------------------------------------------------------------
+
+
+def _join_key(*parts: str) -> str:
+    return "/".join(part.strip("/") for part in parts if part.strip("/"))
+
+
+def default_images_prefix(settings: LabelingSettings) -> str:
+    return _join_key(settings.prefix, "images") + "/"
+
+
+def resolve_images_prefix(settings: LabelingSettings, images_prefix: str | None) -> str:
+    """The key prefix to list, always ending in `/` and always inside the settings bucket.
+
+    Accepts a key prefix (`ground-truth-demo/images/cars`) or an `s3://` URI of the settings
+    bucket. The trailing `/` matters: listing `images` would also pick up `images-old/`.
+    """
+    if images_prefix is None:
+        return default_images_prefix(settings)
+    where = "images_prefix"
+    value = images_prefix
+    if value.startswith("s3://"):
+        bucket, _, value = value[len("s3://") :].partition("/")
+        if bucket != settings.bucket:
+            raise LabelingRequestError(
+                f"{where} {images_prefix!r} names bucket {bucket!r}; images must be in the "
+                f"workflow bucket {settings.bucket!r}, whose policies and CORS rule Ground "
+                "Truth relies on"
+            )
+    cleaned = _clean_prefix(value, where)
+    if not cleaned:
+        raise LabelingRequestError(
+            f"{where} {images_prefix!r} is the whole bucket; give the folder that holds the "
+            f"images, e.g. {default_images_prefix(settings)!r}"
+        )
+    return cleaned + "/"
+
+
+@dataclass(frozen=True)
+class LabelingLocations:
+    """The S3 layout of one job: frozen inputs under labeling/<job>/, output under labeled-data/."""
+
+    bucket: str
+    inputs_prefix: str  # `<prefix>/labeling/<job-name>/`
+    output_prefix: str  # `<prefix>/labeled-data/`
+
+    @classmethod
+    def for_job(cls, settings: LabelingSettings, job_name: str) -> LabelingLocations:
+        return cls(
+            bucket=settings.bucket,
+            inputs_prefix=_join_key(settings.prefix, "labeling", job_name) + "/",
+            output_prefix=_join_key(settings.prefix, "labeled-data") + "/",
+        )
+
+    def key(self, file_name: str) -> str:
+        return self.inputs_prefix + file_name
+
+    def uri(self, file_name: str) -> str:
+        return f"s3://{self.bucket}/{self.key(file_name)}"
+
+    @property
+    def output_path(self) -> str:
+        return f"s3://{self.bucket}/{self.output_prefix}"
+
+
+# --- Job names -----------------------------------------------------------------------------
+
+
+def resolve_job_name(
+    settings: LabelingSettings, job_name: str | None = None, *, now: datetime | None = None
+) -> str:
+    """The labeling job's name: an explicit one, or `<job_prefix>-YYYYMMDD-HHMMSS` (UTC).
+
+    Every name starts with `<job_prefix>-`, because the execution role may create and
+    describe only jobs matching that prefix. An explicit name that does not start with it
+    gets it prepended (`cars-2` becomes `gt-demo-cars-2`). Resolving an already resolved
+    name returns it unchanged, so callers may resolve twice.
+    """
+    if job_name is None:
+        if now is None:
+            raise LabelingRequestError("give either a job name or the time (`now`) to name it by")
+        if now.tzinfo is None:
+            # A naive time would be read as the machine's local zone: names would then
+            # depend on where the planner runs.
+            raise LabelingRequestError("`now` must be timezone-aware")
+        return f"{settings.job_prefix}-{now.astimezone(UTC):%Y%m%d-%H%M%S}"
+
+    if not isinstance(job_name, str) or not JOB_NAME_PATTERN.fullmatch(job_name):
+        raise LabelingRequestError(
+            f"job_name {job_name!r} is not a valid labeling job name: use 1-63 letters, digits "
+            "and hyphens, starting and ending with a letter or digit"
+        )
+    required = f"{settings.job_prefix}-"
+    name = job_name if job_name.startswith(required) else required + job_name
+    if len(name) > MAX_JOB_NAME_LENGTH:
+        raise LabelingRequestError(
+            f"job_name {job_name!r} becomes {name!r} ({len(name)} characters) with the required "
+            f"{required!r} prefix; labeling job names are at most {MAX_JOB_NAME_LENGTH} characters"
+        )
+    return name
+
+
+def job_arn(settings: LabelingSettings, job_name: str) -> str:
+    # SageMaker puts resource names into ARNs in lower case.
+    return f"arn:aws:sagemaker:{settings.region}:{settings.account}:labeling-job/{job_name.lower()}"
+
+
+def console_url(settings: LabelingSettings, job_name: str) -> str:
+    region = settings.region
+    return (
+        f"https://{region}.console.aws.amazon.com/sagemaker/groundtruth?region={region}"
+        f"#/labeling-jobs/details/{job_name}"
+    )
+
+
+# --- Image selection -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageSelection:
+    keys: tuple[str, ...]
+    skipped: Mapping[str, int]  # every reason in SKIP_REASONS, zero included
+
+
+def select_images(
+    objects: Iterable[tuple[str, int]], *, where: str = "the listed objects"
+) -> ImageSelection:
+    """Keep the `.jpg/.jpeg/.png` keys of (key, size) pairs, in the order given.
+
+    Stops reading as soon as there is one image too many for a job, so a huge prefix fails
+    fast instead of being listed to the end. `where` only appears in error messages.
+    """
+    keys: list[str] = []
+    skipped = dict.fromkeys(SKIP_REASONS, 0)
+    for key, size in objects:
+        if key.endswith("/"):
+            # Zero-byte "folder" markers the console creates.
+            skipped[SKIP_FOLDER_MARKER] += 1
+        elif not key.lower().endswith(IMAGE_SUFFIXES):
+            skipped[SKIP_NOT_AN_IMAGE] += 1
+        elif size > MAX_IMAGE_BYTES:
+            skipped[SKIP_TOO_LARGE] += 1
+        else:
+            keys.append(key)
+            if len(keys) > MAX_OBJECTS_PER_JOB:
+                raise LabelingRequestError(
+                    f"more than {MAX_OBJECTS_PER_JOB:,} images in {where}: Ground Truth accepts "
+                    f"at most {MAX_OBJECTS_PER_JOB:,} data objects per labeling job; split the "
+                    "images into several prefixes and start one job per prefix"
+                )
+    if not keys:
+        counted = ", ".join(f"{count} {reason}" for reason, count in skipped.items() if count)
+        raise LabelingRequestError(
+            f"no images in {where}: nothing ending in {', '.join(IMAGE_SUFFIXES)} of at most "
+            f"{MAX_IMAGE_BYTES:,} bytes" + (f" (skipped: {counted})" if counted else "")
+        )
+    return ImageSelection(keys=tuple(keys), skipped=MappingProxyType(skipped))
+
+
+# --- The frozen inputs ---------------------------------------------------------------------
+
+
+def manifest_lines(bucket: str, keys: Iterable[str]) -> Iterator[bytes]:
+    """The input manifest as JSON Lines, one encoded line per image, produced lazily.
+
+    A 100,000-image manifest is megabytes; yielding it line by line lets the caller stream
+    it to a file or an upload without ever holding it as one string.
+    """
+    for key in keys:
+        yield (json.dumps({"source-ref": f"s3://{bucket}/{key}"}) + "\n").encode()
+
+
+def label_categories_document(labels: Iterable[str]) -> bytes:
+    # The order of labels is the class index (0, 1, 2, ...) the training job will see.
+    document = {
+        "document-version": LABEL_CATEGORIES_DOCUMENT_VERSION,
+        "labels": [{"label": label} for label in labels],
+    }
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+def _html_text(text: str) -> str:
+    """Escape text for HTML and keep it out of Liquid's reach.
+
+    The template is rendered by Liquid before the browser sees it, so `{{ ... }}` or `{% %}`
+    in instructions would be evaluated; HTML character references for the braces display
+    the same but are inert to Liquid.
+    """
+    return html.escape(text, quote=True).replace("{", "&#123;").replace("}", "&#125;")
+
+
+def _html_paragraphs(text: str, indent: str) -> str:
+    """Blank-line separated paragraphs as `<p>`, single line breaks as `<br>`."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return "\n".join(
+        f"{indent}<p>{'<br>'.join(_html_text(line.strip()) for line in p.splitlines())}</p>"
+        for p in paragraphs
+    )
+
+
+def ui_template(settings: LabelingSettings) -> str:
+    """The worker UI: the built-in crowd-image-classifier, categories come from the PRE Lambda."""
+    return f"""<script src="{CROWD_HTML_ELEMENTS_URL}"></script>
+
+<crowd-form>
+  <crowd-image-classifier
+    name="crowd-image-classifier"
+    src="{{{{ task.input.taskObject | grant_read_access }}}}"
+    categories="{{{{ task.input.labels | to_json | escape }}}}"
+    header="{_html_text(settings.task_description)}"
+  >
+    <full-instructions header="{_html_text(settings.task_title)}">
+{_html_paragraphs(settings.full_instructions, "      ")}
+    </full-instructions>
+
+    <short-instructions>
+{_html_paragraphs(settings.short_instructions, "      ")}
+    </short-instructions>
+  </crowd-image-classifier>
+</crowd-form>
+"""
+
+
+# --- The API request -----------------------------------------------------------------------
+
+
+def build_create_labeling_job_request(
+    settings: LabelingSettings, job_name: str, *, max_objects: int | None = None
+) -> dict[str, Any]:
+    """The exact `CreateLabelingJob` request for `job_name` (already resolved).
+
+    `max_objects` overrides `settings.max_objects`; either caps how many objects humans label.
+    """
+    if not JOB_NAME_PATTERN.fullmatch(job_name) or not job_name.startswith(
+        f"{settings.job_prefix}-"
+    ):
+        raise LabelingRequestError(
+            f"job name {job_name!r} is not resolved; pass it through resolve_job_name first"
+        )
+    limit = settings.max_objects if max_objects is None else max_objects
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise LabelingRequestError(f"max_objects must be a positive integer, got {limit!r}")
+    public = settings.workforce == "public"
+    if public and settings.task_availability_seconds > PUBLIC_MAX_TASK_AVAILABILITY_SECONDS:
+        raise LabelingRequestError(
+            f"task_availability_seconds = {settings.task_availability_seconds} is above "
+            f"{PUBLIC_MAX_TASK_AVAILABILITY_SECONDS} (12 hours), the Mechanical Turk maximum "
+            "for the public workforce"
+        )
+
+    locations = LabelingLocations.for_job(settings, job_name)
+    input_config: dict[str, Any] = {
+        "DataSource": {"S3DataSource": {"ManifestS3Uri": locations.uri(MANIFEST_FILE)}}
+    }
+    if public:
+        # Mechanical Turk refuses work unless we declare the data free of personal
+        # information; adult content is declared only when the operator said so.
+        classifiers = ["FreeOfPersonallyIdentifiableInformation"]
+        if settings.free_of_adult_content:
+            classifiers.append("FreeOfAdultContent")
+        input_config["DataAttributes"] = {"ContentClassifiers": classifiers}
+
+    human_task: dict[str, Any] = {
+        "WorkteamArn": settings.workteam_arn,
+        "UiConfig": {"UiTemplateS3Uri": locations.uri(UI_TEMPLATE_FILE)},
+        "PreHumanTaskLambdaArn": settings.pre_lambda_arn,
+        "TaskKeywords": list(settings.task_keywords),
+        "TaskTitle": settings.task_title,
+        "TaskDescription": settings.task_description,
+        "NumberOfHumanWorkersPerDataObject": settings.workers_per_object,
+        "TaskTimeLimitInSeconds": settings.task_time_limit_seconds,
+        "TaskAvailabilityLifetimeInSeconds": settings.task_availability_seconds,
+    }
+    if settings.max_concurrent_tasks is not None:
+        human_task["MaxConcurrentTaskCount"] = settings.max_concurrent_tasks
+    human_task["AnnotationConsolidationConfig"] = {
+        "AnnotationConsolidationLambdaArn": settings.acs_lambda_arn
+    }
+    if public:
+        assert settings.price_usd is not None  # LabelingSettings guarantees it
+        human_task["PublicWorkforceTaskPrice"] = {"AmountInUsd": price_to_usd(settings.price_usd)}
+
+    request: dict[str, Any] = {
+        "LabelingJobName": job_name,
+        "LabelAttributeName": settings.label_attribute,
+        "InputConfig": input_config,
+        "OutputConfig": {"S3OutputPath": locations.output_path},
+        "RoleArn": settings.role_arn,
+        "LabelCategoryConfigS3Uri": locations.uri(CATEGORIES_FILE),
+    }
+    if limit is not None:
+        request["StoppingConditions"] = {"MaxHumanLabeledObjectCount": limit}
+    request["HumanTaskConfig"] = human_task
+    request["Tags"] = [
+        {"Key": key, "Value": value} for key, value in settings.tags.items() if key != JOB_TAG_KEY
+    ] + [{"Key": JOB_TAG_KEY, "Value": job_name}]
+    return request
+
+
+# --- The plan ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One object to write. `produce()` may be called more than once (dry run, then upload)."""
+
+    bucket: str
+    key: str
+    content_type: str
+    produce: Callable[[], Iterator[bytes]]
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def read_bytes(self) -> bytes:
+        """The whole content at once: for the small files, tests and printing only."""
+        return b"".join(self.produce())
+
+
+@dataclass(frozen=True)
+class LabelingPlan:
+    job_name: str
+    job_arn: str
+    console_url: str
+    request: dict[str, Any]
+    # S3 key -> file, in upload order: the request goes last, so its presence means every
+    # file it points to was written.
+    files: Mapping[str, PlannedFile]
+    object_count: int
+    skipped: Mapping[str, int]
+    images_uri: str
+
+    def file(self, file_name: str) -> PlannedFile:
+        """The planned file by its name (`input.manifest`, `request.json`, ...)."""
+        for planned in self.files.values():
+            if planned.key.rsplit("/", 1)[-1] == file_name:
+                return planned
+        raise KeyError(file_name)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description of the plan, what a dry run prints."""
+        return {
+            "job_name": self.job_name,
+            "job_arn": self.job_arn,
+            "console_url": self.console_url,
+            "images": self.images_uri,
+            "object_count": self.object_count,
+            "skipped": dict(self.skipped),
+            "files": [planned.uri for planned in self.files.values()],
+            "request": self.request,
+        }
+
+
+def plan_labeling(
+    settings: LabelingSettings,
+    objects: Iterable[tuple[str, int]],
+    *,
+    job_name: str | None = None,
+    now: datetime | None = None,
+    max_objects: int | None = None,
+    images_prefix: str | None = None,
+) -> LabelingPlan:
+    """Everything starting a labeling job does, decided without calling AWS.
+
+    `objects` are the (key, size) pairs listed under the images prefix, in listing order;
+    the manifest keeps that order. `job_name` (prefixed as `resolve_job_name` explains) or
+    `now` names the job. `images_prefix` is the prefix that was listed, used for the
+    plan's description and error messages; it defaults to `<prefix>/images/`.
+    """
+    name = resolve_job_name(settings, job_name, now=now)
+    listed = resolve_images_prefix(settings, images_prefix)
+    images_uri = f"s3://{settings.bucket}/{listed}"
+    selection = select_images(objects, where=images_uri)
+    request = build_create_labeling_job_request(settings, name, max_objects=max_objects)
+    locations = LabelingLocations.for_job(settings, name)
+
+    categories = label_categories_document(settings.labels)
+    template = ui_template(settings).encode()
+    request_document = (json.dumps(request, indent=2) + "\n").encode()
+
+    def planned(
+        file_name: str, content_type: str, produce: Callable[[], Iterator[bytes]]
+    ) -> PlannedFile:
+        return PlannedFile(settings.bucket, locations.key(file_name), content_type, produce)
+
+    files = [
+        planned(
+            MANIFEST_FILE,
+            "application/x-ndjson",
+            lambda: manifest_lines(settings.bucket, selection.keys),
+        ),
+        planned(CATEGORIES_FILE, "application/json", lambda: iter((categories,))),
+        planned(UI_TEMPLATE_FILE, "text/html; charset=utf-8", lambda: iter((template,))),
+        planned(REQUEST_FILE, "application/json", lambda: iter((request_document,))),
+    ]
+    return LabelingPlan(
+        job_name=name,
+        job_arn=job_arn(settings, name),
+        console_url=console_url(settings, name),
+        request=request,
+        files=MappingProxyType({f.key: f for f in files}),
+        object_count=len(selection.keys),
+        skipped=selection.skipped,
+        images_uri=images_uri,
+    )
