@@ -1,0 +1,66 @@
+# One entry point for people and CI. `make test` installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := npx --no-install cdk
+CDK_FLAGS := --no-notices
+
+# Node 20 is past end-of-life for jsii; silence its banner on every call. No CLI telemetry,
+# and never probe an instance-metadata endpoint for credentials.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_EC2_METADATA_DISABLED := true
+
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: help install synth lint test test-fast demo bench images clean
+
+help:
+	@echo "make demo    deploy to a local AWS emulator and run the workflow end to end"
+	@echo "make test    lint + every test layer (unit, infra, lambdas, integration)"
+	@echo "make synth   write the CloudFormation templates to cdk.out/ (offline, no credentials)"
+	@echo "make lint    ruff on the code, cfn-lint on the templates"
+	@echo "make bench   benchmarks (manifest split, manifest build)"
+	@echo "make images  regenerate stacks/algorithm_images.json from the SageMaker Python SDK"
+	@echo "make install create .venv/ and node_modules/ (idempotent)"
+	@echo "make clean   remove build outputs (keeps .venv/ and node_modules/)"
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: install
+	$(CDK) synth $(CDK_FLAGS) --quiet
+	@$(PY) -m workflow.summary cdk.out 2>/dev/null || ls cdk.out/*.template.json
+
+lint: install
+	$(PY) -m ruff check .
+	$(CDK) synth $(CDK_FLAGS) --quiet
+	$(PY) -m cfnlint --ignore-checks W3005 -- cdk.out/*.template.json
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/bench_split.py
+	$(PY) bench/bench_manifest.py
+
+demo: install
+	$(CDK) synth $(CDK_FLAGS) --quiet
+	@$(PY) -m workflow.summary cdk.out
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -not -path './.venv/*' -not -path './node_modules/*' -prune -exec rm -rf {} +

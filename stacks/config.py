@@ -1,0 +1,694 @@
+"""Typed, validated configuration of the workflow.
+
+The config is the `workflow` object in `cdk.json` context. It can be changed per deployment:
+
+* `-c env=prod` merges the block `workflow.environments.prod` over the defaults;
+* `-c workflow.<dotted.key>=<value>` overrides a single key (values are parsed as JSON
+  when they parse, else taken as strings: `-c workflow.notebook.idle_minutes=30`).
+
+Every value is checked here, at synth, and every problem is reported at once, each naming
+the key, the bad value and what is allowed. Unknown keys are errors (typos must not be
+silently ignored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from stacks import regions
+
+CONTEXT_KEY = "workflow"
+ENV_SELECTOR_KEY = "env"
+ENVIRONMENTS_KEY = "environments"
+
+# Limits with their reasons.
+MAX_BUCKET_NAME_LENGTH = 63  # S3 bucket naming rules
+MAX_JOB_PREFIX_LENGTH = 24  # leaves room for "-YYYYMMDD-HHMMSS" within 63-char job names
+MAX_LABELS = 30  # Ground Truth image classification accepts at most 30 categories
+MAX_IDLE_MINUTES = 24 * 60
+MAX_LABELING_TASK_SECONDS = 8 * 60 * 60  # TaskTimeLimitInSeconds upper bound (API model)
+MAX_TASK_AVAILABILITY_SECONDS = 10 * 24 * 60 * 60  # private teams: up to 10 days
+MAX_TRAINING_RUNTIME_SECONDS = 28 * 24 * 60 * 60  # CreateTrainingJob limit
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)
+# Built-in image-classification trains on GPU instances only.
+GPU_INSTANCE_FAMILIES = ("ml.p2.", "ml.p3.", "ml.p3dn.", "ml.p4d.", "ml.p5.", "ml.g4dn.", "ml.g5.",
+                         "ml.g6.")
+PLATFORM_IDENTIFIERS = ("notebook-al2-v2", "notebook-al2-v3", "notebook-al2023-v1")
+WORKFORCE_TYPES = ("public", "private", "existing")
+MFA_MODES = ("OFF", "OPTIONAL", "ON")
+EARLY_STOPPING = ("Off", "Auto")
+RANGE_TYPES = ("continuous", "integer", "categorical")
+RANGE_SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_PREFIX = re.compile(r"^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$")
+_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
+_WORKTEAM_ARN = re.compile(
+    r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/[a-z0-9\-]+/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
+_TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
+_WORKFORCE_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]){0,62}$")
+_MODEL_PACKAGE_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+class ConfigError(ValueError):
+    """One or more config values are invalid; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "invalid workflow config:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+# --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    name: str | None
+    adopt_existing: bool
+    kms_key_arn: str | None
+    noncurrent_version_expiration_days: int
+    access_log_expiration_days: int
+
+
+@dataclass(frozen=True)
+class NotebookConfig:
+    enabled: bool
+    instance_type: str
+    volume_size_gb: int
+    platform_identifier: str
+    root_access: bool
+    idle_minutes: int
+    subnet_id: str | None
+    security_group_ids: tuple[str, ...]
+    kms_key_arn: str | None
+    sync_sample_images: bool
+
+
+@dataclass(frozen=True)
+class LabelingConfig:
+    job_prefix: str
+    label_attribute: str
+    labels: tuple[str, ...]
+    task_title: str
+    task_description: str
+    task_keywords: tuple[str, ...]
+    short_instructions: str
+    full_instructions: str
+    task_time_limit_seconds: int
+    task_availability_seconds: int
+    max_concurrent_tasks: int | None
+    max_objects: int | None
+
+
+@dataclass(frozen=True)
+class WorkforceConfig:
+    type: str
+    price_usd: Decimal | None
+    workers_per_object: int
+    free_of_adult_content: bool
+    worker_emails: tuple[str, ...]
+    mfa: str
+    existing_workforce_name: str | None
+    workteam_arn: str | None
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    spot: bool
+    max_runtime_seconds: int
+    max_wait_seconds: int
+    validation_fraction: float
+    min_labeled_objects: int
+    hyperparameters: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ParameterRange:
+    type: str
+    min: float | None = None
+    max: float | None = None
+    scaling: str = "Auto"
+    values: tuple[str, ...] = ()
+
+    def to_settings(self) -> dict[str, Any]:
+        if self.type == "categorical":
+            return {"type": self.type, "values": list(self.values)}
+        return {"type": self.type, "min": self.min, "max": self.max, "scaling": self.scaling}
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    enabled: bool
+    max_jobs: int
+    max_parallel_jobs: int
+    early_stopping: str
+    ranges: Mapping[str, ParameterRange]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    register_package: bool
+    package_group_name: str | None
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    email: str | None
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    env_name: str
+    account: str | None
+    region: str | None
+    prefix: str
+    tags: Mapping[str, str]
+    log_retention_days: int
+    bucket: BucketConfig
+    notebook: NotebookConfig
+    labeling: LabelingConfig
+    workforce: WorkforceConfig
+    training: TrainingConfig
+    tuning: TuningConfig
+    model: ModelConfig
+    alerts: AlertsConfig
+    # Local-emulator target only (`make demo`): see app.py. Never set for a real account.
+    local_emulator: bool = field(default=False)
+
+    @property
+    def is_env_agnostic(self) -> bool:
+        return self.account is None or self.region is None
+
+    @property
+    def stack_prefix(self) -> str:
+        return self.env_name
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(
+    context: Mapping[str, Any],
+    *,
+    default_account: str | None = None,
+    default_region: str | None = None,
+) -> WorkflowConfig:
+    """Build the config from CDK context (the whole context mapping).
+
+    `default_account`/`default_region` are what the CDK CLI derived from credentials
+    (`CDK_DEFAULT_ACCOUNT`/`CDK_DEFAULT_REGION`); app.py reads them, nothing else does.
+    """
+    raw = context.get(CONTEXT_KEY)
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"context key {CONTEXT_KEY!r} is missing or not an object (see cdk.json)"])
+    merged = _deep_copy(raw)
+    environments = merged.pop(ENVIRONMENTS_KEY, {}) or {}
+    problems: list[str] = []
+
+    selected = context.get(ENV_SELECTOR_KEY)
+    if selected is not None:
+        if not isinstance(environments, Mapping) or selected not in environments:
+            known = ", ".join(sorted(environments)) if isinstance(environments, Mapping) else ""
+            raise ConfigError([
+                f"env = {selected!r} selects no block in {CONTEXT_KEY}.{ENVIRONMENTS_KEY}; "
+                f"known environments: {known or '(none)'}"
+            ])
+        merged = _deep_merge(merged, environments[selected], f"{CONTEXT_KEY}.{ENVIRONMENTS_KEY}.{selected}", problems)
+        merged.setdefault("env_name", selected)
+
+    for key in sorted(k for k in context if k.startswith(CONTEXT_KEY + ".")):
+        _apply_override(merged, key[len(CONTEXT_KEY) + 1 :], context[key], problems)
+
+    if merged.get("account") is None and default_account:
+        merged["account"] = default_account
+    if merged.get("region") is None and default_region:
+        merged["region"] = default_region
+
+    reader = _Reader(merged, CONTEXT_KEY, problems)
+    config = _read_workflow(reader, bool(context.get("local_emulator") in (True, "true", "True")))
+    reader.finish()
+    if problems:
+        raise ConfigError(problems)
+    assert config is not None
+    return config
+
+
+def _read_workflow(r: _Reader, local_emulator: bool) -> WorkflowConfig | None:
+    env_name = r.string("env_name", pattern=re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}$"),
+                        allowed="1-16 letters or digits, starting with a letter (it prefixes stack names)")
+    account = r.optional_string("account", pattern=_ACCOUNT, allowed="a 12-digit AWS account id")
+    region = r.optional_string("region", pattern=_REGION, allowed="an AWS region name such as us-east-1")
+    if region is not None and _REGION.match(region) and region not in regions.GROUND_TRUTH_REGIONS:
+        r.problems.append(regions.unsupported_region_message(f"{r.path}.region", region))
+    prefix = r.string("prefix", pattern=_PREFIX,
+                      allowed="an S3 key prefix without leading or trailing '/' (letters, digits, - _ . / ...)")
+    tags = r.string_map("tags", key_pattern=_TAG_KEY)
+    log_retention = r.choice("log_retention_days", LOG_RETENTION_DAYS)
+    bucket = _read_bucket(r.section("bucket"), account, region)
+    notebook = _read_notebook(r.section("notebook"))
+    labeling = _read_labeling(r.section("labeling"))
+    workforce = _read_workforce(r.section("workforce"), region)
+    training = _read_training(r.section("training"))
+    tuning = _read_tuning(r.section("tuning"), training)
+    model = _read_model(r.section("model"))
+    alerts = _read_alerts(r.section("alerts"))
+    if (workforce.type == "public"
+            and labeling.task_availability_seconds > regions.MAX_PUBLIC_TASK_AVAILABILITY_SECONDS):
+        r.problems.append(
+            f"{r.path}.labeling.task_availability_seconds = {labeling.task_availability_seconds}: "
+            f"Mechanical Turk (workforce.type = 'public') allows at most "
+            f"{regions.MAX_PUBLIC_TASK_AVAILABILITY_SECONDS} (12 hours)"
+        )
+    if r.problems:
+        return None
+    return WorkflowConfig(
+        env_name=env_name, account=account, region=region, prefix=prefix, tags=tags,
+        log_retention_days=log_retention, bucket=bucket, notebook=notebook, labeling=labeling,
+        workforce=workforce, training=training, tuning=tuning, model=model, alerts=alerts,
+        local_emulator=local_emulator,
+    )
+
+
+def _read_bucket(r: _Reader, account: str | None, region: str | None) -> BucketConfig:
+    name = r.optional_string("name")
+    if name is not None:
+        _check_bucket_name(r, name)
+    adopt = r.boolean("adopt_existing")
+    if adopt and name is None and (account is None or region is None):
+        r.problems.append(
+            f"{r.path}.adopt_existing = true needs {r.path}.name, or an explicit account and region "
+            "so the default name sagemaker-<region>-<account> is known"
+        )
+    config = BucketConfig(
+        name=name,
+        adopt_existing=adopt,
+        kms_key_arn=r.optional_string("kms_key_arn", pattern=_KMS_KEY_ARN,
+                                      allowed="a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"),
+        noncurrent_version_expiration_days=r.integer("noncurrent_version_expiration_days", 1, 3650),
+        access_log_expiration_days=r.integer("access_log_expiration_days", 1, 3650),
+    )
+    r.finish()
+    return config
+
+
+def _check_bucket_name(r: _Reader, name: str) -> None:
+    key = f"{r.path}.name"
+    if not _BUCKET_NAME.match(name) or ".." in name or _IP_ADDRESS.match(name) or name.startswith("xn--"):
+        r.problems.append(
+            f"{key} = {name!r} is not a valid S3 bucket name: use 3-{MAX_BUCKET_NAME_LENGTH} lowercase "
+            "letters, digits, '.' or '-', starting and ending with a letter or digit"
+        )
+
+
+def _read_notebook(r: _Reader) -> NotebookConfig:
+    subnet = r.optional_string("subnet_id", pattern=_SUBNET, allowed="a subnet id such as subnet-0abc12345")
+    groups = r.string_list("security_group_ids", pattern=_SECURITY_GROUP,
+                           allowed="security group ids such as sg-0abc12345")
+    if subnet is not None and not groups:
+        r.problems.append(f"{r.path}.subnet_id is set but {r.path}.security_group_ids is empty; "
+                          "a notebook in a VPC subnet needs at least one security group")
+    if groups and subnet is None:
+        r.problems.append(f"{r.path}.security_group_ids is set but {r.path}.subnet_id is not; "
+                          "security groups apply only inside a VPC subnet")
+    config = NotebookConfig(
+        enabled=r.boolean("enabled"),
+        instance_type=r.string("instance_type", pattern=_INSTANCE_TYPE,
+                               allowed="a SageMaker instance type such as ml.t3.medium"),
+        volume_size_gb=r.integer("volume_size_gb", 5, 16384),
+        platform_identifier=r.choice("platform_identifier", PLATFORM_IDENTIFIERS),
+        root_access=r.boolean("root_access"),
+        idle_minutes=r.integer("idle_minutes", 0, MAX_IDLE_MINUTES, note="0 disables auto-stop"),
+        subnet_id=subnet,
+        security_group_ids=tuple(groups),
+        kms_key_arn=r.optional_string("kms_key_arn", pattern=_KMS_KEY_ARN,
+                                      allowed="a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"),
+        sync_sample_images=r.boolean("sync_sample_images"),
+    )
+    r.finish()
+    return config
+
+
+def _read_labeling(r: _Reader) -> LabelingConfig:
+    job_prefix = r.string("job_prefix", pattern=_JOB_NAME,
+                          allowed="letters, digits and '-', starting and ending with a letter or digit "
+                          "(the labeling job name pattern)")
+    if len(job_prefix) > MAX_JOB_PREFIX_LENGTH:
+        r.problems.append(f"{r.path}.job_prefix = {job_prefix!r} is {len(job_prefix)} characters; at most "
+                          f"{MAX_JOB_PREFIX_LENGTH} leave room for the timestamp in 63-character job names")
+    attribute = r.string("label_attribute", pattern=_LABEL_ATTRIBUTE,
+                         allowed="letters, digits and '-' (at most 127 characters)")
+    if attribute.endswith("-metadata"):
+        r.problems.append(f"{r.path}.label_attribute = {attribute!r} must not end in '-metadata' "
+                          "(Ground Truth reserves that suffix for the label's metadata)")
+    labels = r.string_list("labels")
+    if len(labels) < 2:
+        r.problems.append(f"{r.path}.labels = {labels!r}: image classification needs at least 2 labels")
+    if len(labels) > MAX_LABELS:
+        r.problems.append(f"{r.path}.labels has {len(labels)} labels; Ground Truth allows at most {MAX_LABELS}")
+    duplicates = sorted({x for x in labels if [y.casefold() for y in labels].count(x.casefold()) > 1})
+    if duplicates:
+        r.problems.append(f"{r.path}.labels contains duplicates {duplicates!r}; each label must be unique")
+    for label in labels:
+        if not label.strip() or len(label) > 256:
+            r.problems.append(f"{r.path}.labels entry {label!r} must be 1-256 non-blank characters")
+    keywords = r.string_list("task_keywords")
+    if not 1 <= len(keywords) <= 5:
+        r.problems.append(f"{r.path}.task_keywords = {keywords!r}: give 1 to 5 keywords")
+    config = LabelingConfig(
+        job_prefix=job_prefix,
+        label_attribute=attribute,
+        labels=tuple(labels),
+        task_title=r.string("task_title", max_length=128),
+        task_description=r.string("task_description", max_length=255),
+        task_keywords=tuple(keywords),
+        short_instructions=r.string("short_instructions", max_length=1000),
+        full_instructions=r.string("full_instructions", max_length=2000),
+        task_time_limit_seconds=r.integer("task_time_limit_seconds", 30, MAX_LABELING_TASK_SECONDS),
+        task_availability_seconds=r.integer("task_availability_seconds", 60, MAX_TASK_AVAILABILITY_SECONDS),
+        max_concurrent_tasks=r.optional_integer("max_concurrent_tasks", 1, 5000),
+        max_objects=r.optional_integer("max_objects", 1, 100_000),
+    )
+    r.finish()
+    return config
+
+
+def _read_workforce(r: _Reader, region: str | None) -> WorkforceConfig:
+    kind = r.choice("type", WORKFORCE_TYPES)
+    price_raw = r.raw("price_usd")
+    price: Decimal | None = None
+    if kind == "public":
+        price = _read_price(r, price_raw)
+    elif price_raw is not None:
+        r.problems.append(f"{r.path}.price_usd = {price_raw!r} applies only to workforce.type 'public' "
+                          f"(Mechanical Turk); set it to null for {kind!r}")
+    emails = r.string_list("worker_emails", pattern=_EMAIL, allowed="email addresses")
+    workteam_arn = r.optional_string("workteam_arn", pattern=_WORKTEAM_ARN,
+                                     allowed="a SageMaker workteam ARN "
+                                     "(arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>)")
+    if kind == "existing" and workteam_arn is None:
+        r.problems.append(f"{r.path}.workteam_arn is required when {r.path}.type = 'existing'")
+    if kind != "existing" and workteam_arn is not None:
+        r.problems.append(f"{r.path}.workteam_arn = {workteam_arn!r} is used only when {r.path}.type = 'existing'")
+    if workteam_arn and region and _WORKTEAM_ARN.match(workteam_arn):
+        arn_region = workteam_arn.split(":")[3]
+        if arn_region != region:
+            r.problems.append(f"{r.path}.workteam_arn is in {arn_region!r} but the stacks deploy to {region!r}; "
+                              "a workteam serves labeling jobs in its own region only")
+    if emails and kind != "private":
+        r.problems.append(f"{r.path}.worker_emails is used only when {r.path}.type = 'private'")
+    config = WorkforceConfig(
+        type=kind,
+        price_usd=price,
+        workers_per_object=r.integer("workers_per_object", 1, 9),
+        free_of_adult_content=r.boolean("free_of_adult_content"),
+        worker_emails=tuple(emails),
+        mfa=r.choice("mfa", MFA_MODES),
+        existing_workforce_name=r.optional_string("existing_workforce_name", pattern=_WORKFORCE_NAME,
+                                                  allowed="a workforce name (letters, digits, '-')"),
+        workteam_arn=workteam_arn,
+    )
+    r.finish()
+    return config
+
+
+def _read_price(r: _Reader, value: Any) -> Decimal | None:
+    allowed = ", ".join(str(p) for p in regions.VALID_IMAGE_CLASSIFICATION_PRICES_USD)
+    key = f"{r.path}.price_usd"
+    try:
+        price = Decimal(str(value)) if value is not None and not isinstance(value, bool) else None
+    except InvalidOperation:
+        price = None
+    if price is None or price not in regions.VALID_IMAGE_CLASSIFICATION_PRICES_USD:
+        r.problems.append(f"{key} = {value!r} is not a valid Mechanical Turk price for image "
+                          f"classification; choose one of {allowed} (USD per object per worker)")
+        return None
+    return next(p for p in regions.VALID_IMAGE_CLASSIFICATION_PRICES_USD if p == price)
+
+
+def _read_training(r: _Reader) -> TrainingConfig:
+    instance_type = r.string("instance_type", pattern=_INSTANCE_TYPE,
+                             allowed="a SageMaker instance type such as ml.g4dn.xlarge")
+    if _INSTANCE_TYPE.match(instance_type) and not instance_type.startswith(GPU_INSTANCE_FAMILIES):
+        families = ", ".join(f + "*" for f in GPU_INSTANCE_FAMILIES)
+        r.problems.append(f"{r.path}.instance_type = {instance_type!r}: the built-in image-classification "
+                          f"algorithm trains on GPU instances only ({families})")
+    spot = r.boolean("spot")
+    runtime = r.integer("max_runtime_seconds", 60, MAX_TRAINING_RUNTIME_SECONDS)
+    wait = r.integer("max_wait_seconds", 60, MAX_TRAINING_RUNTIME_SECONDS)
+    if spot and wait < runtime:
+        r.problems.append(f"{r.path}.max_wait_seconds = {wait} must be >= max_runtime_seconds = {runtime} "
+                          "with managed spot training")
+    hyperparameters = r.string_map("hyperparameters", key_pattern=re.compile(r"^[a-z_]{1,64}$"), coerce=True)
+    for reserved in ("num_classes", "num_training_samples"):
+        if reserved in hyperparameters:
+            r.problems.append(f"{r.path}.hyperparameters.{reserved} is computed from the labeled data; "
+                              "remove it from the config")
+    config = TrainingConfig(
+        instance_type=instance_type,
+        instance_count=r.integer("instance_count", 1, 20),
+        volume_size_gb=r.integer("volume_size_gb", 1, 16384),
+        spot=spot,
+        max_runtime_seconds=runtime,
+        max_wait_seconds=wait,
+        validation_fraction=r.number("validation_fraction", 0.05, 0.5),
+        min_labeled_objects=r.integer("min_labeled_objects", 2, 100_000),
+        hyperparameters=hyperparameters,
+    )
+    r.finish()
+    return config
+
+
+def _read_tuning(r: _Reader, training: TrainingConfig | None) -> TuningConfig:
+    max_jobs = r.integer("max_jobs", 1, 500)
+    parallel = r.integer("max_parallel_jobs", 1, 100)
+    if parallel > max_jobs:
+        r.problems.append(f"{r.path}.max_parallel_jobs = {parallel} must be <= max_jobs = {max_jobs}")
+    ranges_reader = r.section("ranges", open_keys=True)
+    ranges: dict[str, ParameterRange] = {}
+    for name in ranges_reader.keys():  # noqa: SIM118 (a _Reader, not a dict)
+        sub = ranges_reader.section(name)
+        kind = sub.choice("type", RANGE_TYPES)
+        if kind == "categorical":
+            values = sub.string_list("values", coerce=True)
+            if not values:
+                sub.problems.append(f"{sub.path}.values must list at least one value")
+            ranges[name] = ParameterRange(type=kind, values=tuple(values))
+        else:
+            low, high = sub.number("min"), sub.number("max")
+            if low >= high:
+                sub.problems.append(f"{sub.path}: min = {low} must be < max = {high}")
+            scaling = sub.choice("scaling", RANGE_SCALINGS)
+            if scaling in ("Logarithmic", "ReverseLogarithmic") and low <= 0:
+                sub.problems.append(f"{sub.path}: {scaling} scaling needs min > 0 (got {low})")
+            ranges[name] = ParameterRange(type=kind, min=low, max=high, scaling=scaling)
+        sub.finish()
+    enabled = r.boolean("enabled")
+    if enabled and not ranges:
+        r.problems.append(f"{r.path}.ranges is empty; tuning needs at least one hyperparameter range")
+    config = TuningConfig(enabled=enabled, max_jobs=max_jobs, max_parallel_jobs=parallel,
+                          early_stopping=r.choice("early_stopping", EARLY_STOPPING), ranges=ranges)
+    r.finish()
+    return config
+
+
+def _read_model(r: _Reader) -> ModelConfig:
+    config = ModelConfig(
+        register_package=r.boolean("register_package"),
+        package_group_name=r.optional_string("package_group_name", pattern=_MODEL_PACKAGE_GROUP,
+                                             allowed="letters, digits and '-' (at most 63 characters)"),
+    )
+    r.finish()
+    return config
+
+
+def _read_alerts(r: _Reader) -> AlertsConfig:
+    config = AlertsConfig(email=r.optional_string("email", pattern=_EMAIL, allowed="an email address"))
+    r.finish()
+    return config
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+class _Reader:
+    """Reads typed values from one object of the config, recording problems with their key."""
+
+    def __init__(self, data: Any, path: str, problems: list[str], *, open_keys: bool = False) -> None:
+        self.path = path
+        self.problems = problems
+        self._open_keys = open_keys
+        if not isinstance(data, Mapping):
+            problems.append(f"{path} = {data!r} must be an object")
+            data = {}
+        self._data: Mapping[str, Any] = data
+        self._seen: set[str] = set()
+
+    def keys(self) -> list[str]:
+        return list(self._data)
+
+    def raw(self, key: str) -> Any:
+        self._seen.add(key)
+        if key not in self._data:
+            self.problems.append(f"{self.path}.{key} is missing")
+            return None
+        return self._data[key]
+
+    def section(self, key: str, *, open_keys: bool = False) -> _Reader:
+        if key not in self._data:
+            self.raw(key)  # reports the missing section once; its fields are not reported again
+            return _Reader({}, f"{self.path}.{key}", [], open_keys=True)
+        return _Reader(self.raw(key), f"{self.path}.{key}", self.problems, open_keys=open_keys)
+
+    def _typed(self, key: str, check: Callable[[Any], bool], expected: str, default: Any) -> Any:
+        value = self.raw(key)
+        if key in self._data and not check(value):
+            self.problems.append(f"{self.path}.{key} = {value!r} must be {expected}")
+            return default
+        return value if key in self._data else default
+
+    def string(self, key: str, *, pattern: re.Pattern[str] | None = None, allowed: str = "",
+               max_length: int | None = None) -> str:
+        value = self._typed(key, lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string", "")
+        if value and pattern is not None and not pattern.match(value):
+            self.problems.append(f"{self.path}.{key} = {value!r} is not allowed: use {allowed}")
+        if value and max_length is not None and len(value) > max_length:
+            self.problems.append(f"{self.path}.{key} is {len(value)} characters; at most {max_length} allowed")
+        return value
+
+    def optional_string(self, key: str, *, pattern: re.Pattern[str] | None = None,
+                        allowed: str = "") -> str | None:
+        if key in self._data and self._data[key] is None:
+            self._seen.add(key)
+            return None
+        if key not in self._data:
+            self._seen.add(key)
+            return None
+        return self.string(key, pattern=pattern, allowed=allowed) or None
+
+    def boolean(self, key: str) -> bool:
+        return bool(self._typed(key, lambda v: isinstance(v, bool), "true or false", False))
+
+    def integer(self, key: str, low: int, high: int, *, note: str = "") -> int:
+        value = self._typed(key, lambda v: isinstance(v, int) and not isinstance(v, bool),
+                            "an integer", low)
+        if not low <= value <= high:
+            extra = f" ({note})" if note else ""
+            self.problems.append(f"{self.path}.{key} = {value!r} is out of range: allowed {low}..{high}{extra}")
+            return low
+        return value
+
+    def optional_integer(self, key: str, low: int, high: int) -> int | None:
+        if self._data.get(key) is None:
+            self._seen.add(key)
+            return None
+        return self.integer(key, low, high)
+
+    def number(self, key: str, low: float | None = None, high: float | None = None) -> float:
+        value = self._typed(key, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+                            "a number", low if low is not None else 0.0)
+        if low is not None and high is not None and not low <= value <= high:
+            self.problems.append(f"{self.path}.{key} = {value!r} is out of range: allowed {low}..{high}")
+            return low
+        return float(value)
+
+    def choice(self, key: str, allowed: tuple[Any, ...]) -> Any:
+        value = self.raw(key)
+        if key in self._data and value not in allowed:
+            self.problems.append(f"{self.path}.{key} = {value!r} is not allowed: choose one of "
+                                 f"{', '.join(str(a) for a in allowed)}")
+            return allowed[0]
+        return value if key in self._data else allowed[0]
+
+    def string_list(self, key: str, *, pattern: re.Pattern[str] | None = None, allowed: str = "",
+                    coerce: bool = False) -> list[str]:
+        value = self._typed(key, lambda v: isinstance(v, list), "a list", [])
+        result: list[str] = []
+        for item in value:
+            if coerce and isinstance(item, (int, float)) and not isinstance(item, bool):
+                item = str(item)
+            if not isinstance(item, str):
+                self.problems.append(f"{self.path}.{key} entry {item!r} must be a string")
+            elif pattern is not None and not pattern.match(item):
+                self.problems.append(f"{self.path}.{key} entry {item!r} is not allowed: use {allowed}")
+            else:
+                result.append(item)
+        return result
+
+    def string_map(self, key: str, *, key_pattern: re.Pattern[str], coerce: bool = False) -> dict[str, str]:
+        value = self._typed(key, lambda v: isinstance(v, Mapping), "an object", {})
+        result: dict[str, str] = {}
+        for k, v in value.items():
+            if coerce and isinstance(v, (int, float)) and not isinstance(v, bool):
+                v = str(v)
+            if not key_pattern.match(k):
+                self.problems.append(f"{self.path}.{key} key {k!r} is not allowed")
+            elif not isinstance(v, str) or not v:
+                self.problems.append(f"{self.path}.{key}.{k} = {v!r} must be a non-empty string")
+            else:
+                result[k] = v
+        return result
+
+    def finish(self) -> None:
+        """Unknown keys are errors: a typo must never be silently ignored."""
+        if self._open_keys:
+            return
+        for key in self._data:
+            if key not in self._seen:
+                close = difflib.get_close_matches(key, sorted(self._seen), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(self._seen))}"
+                self.problems.append(f"{self.path}.{key} is not a known setting{hint}")
+
+
+def _deep_copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _deep_merge(base: dict[str, Any], override: Any, path: str, problems: list[str]) -> dict[str, Any]:
+    if not isinstance(override, Mapping):
+        problems.append(f"{path} = {override!r} must be an object")
+        return base
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value, f"{path}.{key}", problems)
+        else:
+            merged[key] = _deep_copy(value)
+    return merged
+
+
+def _apply_override(merged: dict[str, Any], dotted: str, value: Any, problems: list[str]) -> None:
+    parts = dotted.split(".")
+    node: Any = merged
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or not isinstance(node.get(part), dict):
+            where = ".".join([CONTEXT_KEY, *parts[: i + 1]])
+            problems.append(f"-c {CONTEXT_KEY}.{dotted}: {where} is not a config section")
+            return
+        node = node[part]
+    if isinstance(value, str):
+        with contextlib.suppress(json.JSONDecodeError):  # else a plain string, e.g. a bucket name
+            value = json.loads(value)
+    node[parts[-1]] = value
