@@ -119,9 +119,7 @@ class LabelingSettings:
         return cls.from_mapping(data, source=source)
 
     @classmethod
-    def from_mapping(
-        cls, data: Mapping[str, Any], *, source: str = SETTINGS_ENV_VAR
-    ) -> LabelingSettings:
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = SETTINGS_ENV_VAR) -> LabelingSettings:
         if not isinstance(data, Mapping):
             raise LabelingRequestError(f"{source} must be a JSON object, got {type(data).__name__}")
         reader = _SettingsReader(data, source)
@@ -142,9 +140,7 @@ class LabelingSettings:
         price_usd = reader.optional_str("price_usd")
         if workforce == "public":
             if price_usd is None:
-                raise LabelingRequestError(
-                    f"{source}.price_usd is required for the public (Mechanical Turk) workforce"
-                )
+                raise LabelingRequestError(f"{source}.price_usd is required for the public (Mechanical Turk) workforce")
             price_to_usd(price_usd, key=f"{source}.price_usd")  # fail now, not at CreateLabelingJob
         elif price_usd is not None:
             raise LabelingRequestError(
@@ -163,9 +159,7 @@ class LabelingSettings:
         label_attribute = reader.pattern("label_attribute", _LABEL_ATTRIBUTE_PATTERN)
         # Ground Truth writes `<attr>-metadata` next to `<attr>` in the output manifest.
         if label_attribute.endswith("-metadata"):
-            raise LabelingRequestError(
-                f"{source}.label_attribute {label_attribute!r} must not end in '-metadata'"
-            )
+            raise LabelingRequestError(f"{source}.label_attribute {label_attribute!r} must not end in '-metadata'")
 
         labels = reader.str_list("labels", min_items=2)
         if len(set(labels)) != len(labels):
@@ -200,9 +194,7 @@ class LabelingSettings:
             free_of_adult_content=reader.boolean("free_of_adult_content"),
             task_time_limit_seconds=reader.integer("task_time_limit_seconds", minimum=30),
             task_availability_seconds=reader.integer("task_availability_seconds", minimum=60),
-            max_concurrent_tasks=reader.optional_integer(
-                "max_concurrent_tasks", minimum=1, maximum=5000
-            ),
+            max_concurrent_tasks=reader.optional_integer("max_concurrent_tasks", minimum=1, maximum=5000),
             max_objects=reader.optional_integer("max_objects", minimum=1),
             tags=reader.tags("tags"),
         )
@@ -220,9 +212,7 @@ class _SettingsReader:
         self._source = source
 
     def _fail(self, key: str, expected: str) -> LabelingRequestError:
-        return LabelingRequestError(
-            f"{self._source}.{key} must be {expected}, got {self._data[key]!r}"
-        )
+        return LabelingRequestError(f"{self._source}.{key} must be {expected}, got {self._data[key]!r}")
 
     def string(self, key: str, *, allow_empty: bool = False, max_length: int | None = None) -> str:
         value = self._data[key]
@@ -324,16 +314,13 @@ def price_to_usd(price_usd: str, *, key: str = "price_usd") -> dict[str, int]:
     try:
         amount = Decimal(price_usd)
     except (InvalidOperation, TypeError) as error:
-        raise LabelingRequestError(
-            f"{key} = {price_usd!r} is not a decimal number of US dollars"
-        ) from error
+        raise LabelingRequestError(f"{key} = {price_usd!r} is not a decimal number of US dollars") from error
     if not amount.is_finite() or amount <= 0:
         raise LabelingRequestError(f"{key} = {price_usd!r} must be a positive amount of dollars")
     tenths_of_cents = amount * 1000
     if tenths_of_cents != tenths_of_cents.to_integral_value():
         raise LabelingRequestError(
-            f"{key} = {price_usd!r} is finer than a tenth of a cent, which "
-            "PublicWorkforceTaskPrice cannot express"
+            f"{key} = {price_usd!r} is finer than a tenth of a cent, which PublicWorkforceTaskPrice cannot express"
         )
     dollars, rest = divmod(int(tenths_of_cents), 1000)
     cents, tenths = divmod(rest, 10)
@@ -411,9 +398,7 @@ class LabelingLocations:
 # --- Job names -----------------------------------------------------------------------------
 
 
-def resolve_job_name(
-    settings: LabelingSettings, job_name: str | None = None, *, now: datetime | None = None
-) -> str:
+def resolve_job_name(settings: LabelingSettings, job_name: str | None = None, *, now: datetime | None = None) -> str:
     """The labeling job's name: an explicit one, or `<job_prefix>-YYYYMMDD-HHMMSS` (UTC).
 
     Every name starts with `<job_prefix>-`, because the execution role may create and
@@ -467,9 +452,7 @@ class ImageSelection:
     skipped: Mapping[str, int]  # every reason in SKIP_REASONS, zero included
 
 
-def select_images(
-    objects: Iterable[tuple[str, int]], *, where: str = "the listed objects"
-) -> ImageSelection:
+def select_images(objects: Iterable[tuple[str, int]], *, where: str = "the listed objects") -> ImageSelection:
     """Keep the `.jpg/.jpeg/.png` keys of (key, size) pairs, in the order given.
 
     Stops reading as soon as there is one image too many for a job, so a huge prefix fails
@@ -538,8 +521,7 @@ def _html_paragraphs(text: str, indent: str) -> str:
     """Blank-line separated paragraphs as `<p>`, single line breaks as `<br>`."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
     return "\n".join(
-        f"{indent}<p>{'<br>'.join(_html_text(line.strip()) for line in p.splitlines())}</p>"
-        for p in paragraphs
+        f"{indent}<p>{'<br>'.join(_html_text(line.strip()) for line in p.splitlines())}</p>" for p in paragraphs
     )
 
 
@@ -576,12 +558,8 @@ def build_create_labeling_job_request(
 
     `max_objects` overrides `settings.max_objects`; either caps how many objects humans label.
     """
-    if not JOB_NAME_PATTERN.fullmatch(job_name) or not job_name.startswith(
-        f"{settings.job_prefix}-"
-    ):
-        raise LabelingRequestError(
-            f"job name {job_name!r} is not resolved; pass it through resolve_job_name first"
-        )
+    if not JOB_NAME_PATTERN.fullmatch(job_name) or not job_name.startswith(f"{settings.job_prefix}-"):
+        raise LabelingRequestError(f"job name {job_name!r} is not resolved; pass it through resolve_job_name first")
     limit = settings.max_objects if max_objects is None else max_objects
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise LabelingRequestError(f"max_objects must be a positive integer, got {limit!r}")
@@ -594,9 +572,7 @@ def build_create_labeling_job_request(
         )
 
     locations = LabelingLocations.for_job(settings, job_name)
-    input_config: dict[str, Any] = {
-        "DataSource": {"S3DataSource": {"ManifestS3Uri": locations.uri(MANIFEST_FILE)}}
-    }
+    input_config: dict[str, Any] = {"DataSource": {"S3DataSource": {"ManifestS3Uri": locations.uri(MANIFEST_FILE)}}}
     if public:
         # Mechanical Turk refuses work unless we declare the data free of personal
         # information; adult content is declared only when the operator said so.
@@ -618,9 +594,7 @@ def build_create_labeling_job_request(
     }
     if settings.max_concurrent_tasks is not None:
         human_task["MaxConcurrentTaskCount"] = settings.max_concurrent_tasks
-    human_task["AnnotationConsolidationConfig"] = {
-        "AnnotationConsolidationLambdaArn": settings.acs_lambda_arn
-    }
+    human_task["AnnotationConsolidationConfig"] = {"AnnotationConsolidationLambdaArn": settings.acs_lambda_arn}
     if public:
         assert settings.price_usd is not None  # LabelingSettings guarantees it
         human_task["PublicWorkforceTaskPrice"] = {"AmountInUsd": price_to_usd(settings.price_usd)}
@@ -636,9 +610,9 @@ def build_create_labeling_job_request(
     if limit is not None:
         request["StoppingConditions"] = {"MaxHumanLabeledObjectCount": limit}
     request["HumanTaskConfig"] = human_task
-    request["Tags"] = [
-        {"Key": key, "Value": value} for key, value in settings.tags.items() if key != JOB_TAG_KEY
-    ] + [{"Key": JOB_TAG_KEY, "Value": job_name}]
+    request["Tags"] = [{"Key": key, "Value": value} for key, value in settings.tags.items() if key != JOB_TAG_KEY] + [
+        {"Key": JOB_TAG_KEY, "Value": job_name}
+    ]
     return request
 
 
@@ -724,9 +698,7 @@ def plan_labeling(
     template = ui_template(settings).encode()
     request_document = (json.dumps(request, indent=2) + "\n").encode()
 
-    def planned(
-        file_name: str, content_type: str, produce: Callable[[], Iterator[bytes]]
-    ) -> PlannedFile:
+    def planned(file_name: str, content_type: str, produce: Callable[[], Iterator[bytes]]) -> PlannedFile:
         return PlannedFile(settings.bucket, locations.key(file_name), content_type, produce)
 
     files = [

@@ -76,14 +76,12 @@ def parse_event(event: Any) -> StartLabelingEvent:
         return StartLabelingEvent()
     if not isinstance(event, Mapping):
         raise lr.LabelingRequestError(
-            f"the event must be a JSON object with optional keys {', '.join(_EVENT_TYPES)}, "
-            f"got {type(event).__name__}"
+            f"the event must be a JSON object with optional keys {', '.join(_EVENT_TYPES)}, got {type(event).__name__}"
         )
     unknown = sorted(set(event) - set(_EVENT_TYPES))
     if unknown:
         raise lr.LabelingRequestError(
-            f"unknown event key(s) {', '.join(map(str, unknown))}; allowed: "
-            f"{', '.join(_EVENT_TYPES)}"
+            f"unknown event key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(_EVENT_TYPES)}"
         )
     values: dict[str, Any] = {}
     for key, expected in _EVENT_TYPES.items():
@@ -93,14 +91,11 @@ def parse_event(event: Any) -> StartLabelingEvent:
         # bool is an int subclass: `"max_objects": true` must not mean 1.
         if not isinstance(value, expected) or isinstance(value, bool):
             raise lr.LabelingRequestError(
-                f"event key {key} must be {'an integer' if expected is int else 'a string'}, "
-                f"got {value!r}"
+                f"event key {key} must be {'an integer' if expected is int else 'a string'}, got {value!r}"
             )
         values[key] = value
     if values.get("max_objects", 1) < 1:
-        raise lr.LabelingRequestError(
-            f"event key max_objects must be at least 1, got {values['max_objects']}"
-        )
+        raise lr.LabelingRequestError(f"event key max_objects must be at least 1, got {values['max_objects']}")
     return StartLabelingEvent(**values)
 
 
@@ -233,9 +228,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         request = parse_event(event)
         raw_settings = os.environ.get(lr.SETTINGS_ENV_VAR)
         if not raw_settings:
-            raise lr.LabelingRequestError(
-                f"environment variable {lr.SETTINGS_ENV_VAR} is not set; the stack passes it"
-            )
+            raise lr.LabelingRequestError(f"environment variable {lr.SETTINGS_ENV_VAR} is not set; the stack passes it")
         settings = lr.LabelingSettings.from_json(raw_settings)
         return start_labeling(
             settings,

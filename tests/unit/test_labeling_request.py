@@ -32,9 +32,7 @@ SETTINGS: dict[str, Any] = {
     "task_description": "Choose the most prominent vehicle in the image",
     "task_keywords": ["image", "classification", "vehicle"],
     "short_instructions": "Choose the vehicle that fills most of the picture.",
-    "full_instructions": (
-        "Look at the whole image.\n\nIf two vehicles are equally big, choose the nearer one."
-    ),
+    "full_instructions": ("Look at the whole image.\n\nIf two vehicles are equally big, choose the nearer one."),
     "role_arn": "arn:aws:iam::123456789012:role/Exec",
     "workforce": "public",
     "workteam_arn": "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default",
@@ -172,9 +170,7 @@ def test_price_is_split_exactly(price: str, expected: tuple[int, int, int]) -> N
     }
 
 
-@pytest.mark.parametrize(
-    "price", ["0.0125", "0.0001", "abc", "", "0", "-0.012", "3.000", "NaN", "Infinity"]
-)
+@pytest.mark.parametrize("price", ["0.0125", "0.0001", "abc", "", "0", "-0.012", "3.000", "NaN", "Infinity"])
 def test_price_not_representable_is_refused(price: str) -> None:
     with pytest.raises(LabelingRequestError, match=re.escape(repr(price))):
         lr.price_to_usd(price)
@@ -288,10 +284,7 @@ def test_job_name_too_long_once_prefixed_is_refused() -> None:
 
 def test_job_arn_and_console_url() -> None:
     settings = make_settings()
-    assert (
-        lr.job_arn(settings, "gt-demo-Cars")
-        == "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/gt-demo-cars"
-    )
+    assert lr.job_arn(settings, "gt-demo-Cars") == "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/gt-demo-cars"
     assert lr.console_url(settings, "gt-demo-x") == (
         "https://us-east-1.console.aws.amazon.com/sagemaker/groundtruth?region=us-east-1"
         "#/labeling-jobs/details/gt-demo-x"
@@ -346,9 +339,7 @@ def test_manifest_lines_survive_awkward_keys() -> None:
     keys = ['a/quote".jpg', "a/back\\slash.jpg", "a/space and ünïcode.jpg", "a/new\nline.jpg"]
     lines = list(lr.manifest_lines(BUCKET, keys))
     assert len(lines) == len(keys)  # no key may split a line
-    assert [json.loads(line)["source-ref"] for line in lines] == [
-        f"s3://{BUCKET}/{key}" for key in keys
-    ]
+    assert [json.loads(line)["source-ref"] for line in lines] == [f"s3://{BUCKET}/{key}" for key in keys]
 
 
 def test_label_categories_document() -> None:
@@ -433,9 +424,7 @@ def assert_valid_create_labeling_job(request: Mapping[str, Any]) -> None:
     client = boto3.client("sagemaker", region_name="us-east-1")
     arn = f"arn:aws:sagemaker:us-east-1:123456789012:labeling-job/{request['LabelingJobName']}"
     with Stubber(client) as stubber:
-        stubber.add_response(
-            "create_labeling_job", {"LabelingJobArn": arn}, expected_params=dict(request)
-        )
+        stubber.add_response("create_labeling_job", {"LabelingJobArn": arn}, expected_params=dict(request))
         assert client.create_labeling_job(**request)["LabelingJobArn"] == arn
         stubber.assert_no_pending_responses()
     problems: list[str] = []
@@ -468,20 +457,14 @@ WORKFORCE_CASES = [
 @pytest.mark.parametrize(("workforce", "max_objects"), WORKFORCE_CASES)
 def test_request_is_valid_for_every_workforce(workforce: str, max_objects: int | None) -> None:
     settings = make_settings(workforce)
-    request = lr.build_create_labeling_job_request(
-        settings, "gt-demo-20240506-070809", max_objects=max_objects
-    )
+    request = lr.build_create_labeling_job_request(settings, "gt-demo-20240506-070809", max_objects=max_objects)
     assert_valid_create_labeling_job(request)
 
     job_inputs = f"s3://{BUCKET}/ground-truth-demo/labeling/gt-demo-20240506-070809"
     assert request["LabelingJobName"] == "gt-demo-20240506-070809"
     assert request["LabelAttributeName"] == "vehicle"
-    assert request["InputConfig"]["DataSource"] == {
-        "S3DataSource": {"ManifestS3Uri": f"{job_inputs}/input.manifest"}
-    }
-    assert request["OutputConfig"] == {
-        "S3OutputPath": f"s3://{BUCKET}/ground-truth-demo/labeled-data/"
-    }
+    assert request["InputConfig"]["DataSource"] == {"S3DataSource": {"ManifestS3Uri": f"{job_inputs}/input.manifest"}}
+    assert request["OutputConfig"] == {"S3OutputPath": f"s3://{BUCKET}/ground-truth-demo/labeled-data/"}
     assert request["RoleArn"] == "arn:aws:iam::123456789012:role/Exec"
     assert request["LabelCategoryConfigS3Uri"] == f"{job_inputs}/label-categories.json"
     if max_objects is None:
@@ -497,9 +480,7 @@ def test_request_is_valid_for_every_workforce(workforce: str, max_objects: int |
     assert human["WorkteamArn"] == settings.workteam_arn
     assert human["UiConfig"] == {"UiTemplateS3Uri": f"{job_inputs}/ui-template.liquid"}
     assert human["PreHumanTaskLambdaArn"].endswith(":function:PRE-ImageMultiClass")
-    assert human["AnnotationConsolidationConfig"] == {
-        "AnnotationConsolidationLambdaArn": settings.acs_lambda_arn
-    }
+    assert human["AnnotationConsolidationConfig"] == {"AnnotationConsolidationLambdaArn": settings.acs_lambda_arn}
     assert human["TaskKeywords"] == ["image", "classification", "vehicle"]
     assert human["TaskTitle"] == "Classify the vehicle"
     assert human["TaskDescription"] == "Choose the most prominent vehicle in the image"
@@ -575,9 +556,7 @@ def test_prefix_less_layout() -> None:
     settings = make_settings(prefix="")
     request = lr.build_create_labeling_job_request(settings, "gt-demo-x")
     assert request["OutputConfig"]["S3OutputPath"] == f"s3://{BUCKET}/labeled-data/"
-    assert request["LabelCategoryConfigS3Uri"] == (
-        f"s3://{BUCKET}/labeling/gt-demo-x/label-categories.json"
-    )
+    assert request["LabelCategoryConfigS3Uri"] == (f"s3://{BUCKET}/labeling/gt-demo-x/label-categories.json")
     assert lr.default_images_prefix(settings) == "images/"
 
 
@@ -595,16 +574,12 @@ def test_plan_gathers_files_counts_and_request() -> None:
     plan = lr.plan_labeling(settings, objects, now=NOW, max_objects=2)
 
     assert plan.job_name == "gt-demo-20240506-070809"
-    assert plan.job_arn == (
-        "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/gt-demo-20240506-070809"
-    )
+    assert plan.job_arn == ("arn:aws:sagemaker:us-east-1:123456789012:labeling-job/gt-demo-20240506-070809")
     assert plan.console_url.endswith("#/labeling-jobs/details/gt-demo-20240506-070809")
     assert plan.object_count == 2
     assert dict(plan.skipped) == {"folder_marker": 1, "not_an_image": 1, "too_large": 0}
     assert plan.images_uri == f"s3://{BUCKET}/ground-truth-demo/images/"
-    assert plan.request == lr.build_create_labeling_job_request(
-        settings, plan.job_name, max_objects=2
-    )
+    assert plan.request == lr.build_create_labeling_job_request(settings, plan.job_name, max_objects=2)
 
     base = "ground-truth-demo/labeling/gt-demo-20240506-070809/"
     assert list(plan.files) == [
@@ -630,9 +605,7 @@ def test_plan_gathers_files_counts_and_request() -> None:
     assert manifest.read_bytes() == expected_manifest
     assert manifest.read_bytes() == expected_manifest  # producers can run twice (dry run, upload)
     assert json.loads(plan.file("request.json").read_bytes()) == plan.request
-    assert plan.file("label-categories.json").read_bytes() == lr.label_categories_document(
-        settings.labels
-    )
+    assert plan.file("label-categories.json").read_bytes() == lr.label_categories_document(settings.labels)
     assert plan.file("ui-template.liquid").read_bytes() == lr.ui_template(settings).encode()
     with pytest.raises(KeyError):
         plan.file("output.manifest")
