@@ -52,6 +52,7 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _PREFIX = re.compile(r"^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$")
 _JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_JOB_PREFIX = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
@@ -242,6 +243,8 @@ def load_config(
     for key in sorted(k for k in context if k.startswith(CONTEXT_KEY + ".")):
         _apply_override(merged, key[len(CONTEXT_KEY) + 1 :], context[key], problems)
 
+    if isinstance(merged.get("account"), int) and not isinstance(merged["account"], bool):
+        merged["account"] = str(merged["account"])  # `-c workflow.account=...` parses as a number
     if merged.get("account") is None and default_account:
         merged["account"] = default_account
     if merged.get("region") is None and default_region:
@@ -352,9 +355,11 @@ def _read_notebook(r: _Reader) -> NotebookConfig:
 
 
 def _read_labeling(r: _Reader) -> LabelingConfig:
-    job_prefix = r.string("job_prefix", pattern=_JOB_NAME,
-                          allowed="letters, digits and '-', starting and ending with a letter or digit "
-                          "(the labeling job name pattern)")
+    # Lowercase: SageMaker writes job names lowercased into ARNs, and the training trigger
+    # matches the labeling job ARN by prefix.
+    job_prefix = r.string("job_prefix", pattern=_JOB_PREFIX,
+                          allowed="lowercase letters, digits and '-', starting and ending with a letter or digit "
+                          "(the labeling job name pattern, lowercased)")
     if len(job_prefix) > MAX_JOB_PREFIX_LENGTH:
         r.problems.append(f"{r.path}.job_prefix = {job_prefix!r} is {len(job_prefix)} characters; at most "
                           f"{MAX_JOB_PREFIX_LENGTH} leave room for the timestamp in 63-character job names")

@@ -67,12 +67,14 @@ def synthesize_stacks(name: str) -> dict[str, Any]:
 
 def render(value: Any) -> Any:
     """Flatten CloudFormation intrinsics to readable strings: {"Ref": "X"} -> "<X>",
-    GetAtt -> "<X.Attr>", Fn::Join -> the joined text. Other structures are walked."""
+    GetAtt -> "<X.Attr>", ImportValue -> "<import:Name>", Fn::Join -> the joined text. Other structures are walked."""
     if isinstance(value, dict):
         if set(value) == {"Ref"}:
             return f"<{value['Ref']}>"
         if set(value) == {"Fn::GetAtt"}:
             return f"<{'.'.join(value['Fn::GetAtt'])}>"
+        if set(value) == {"Fn::ImportValue"}:
+            return f"<import:{value['Fn::ImportValue']}>"
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
             return separator.join(str(render(p)) for p in parts)

@@ -1,0 +1,90 @@
+"""The SageMaker execution role: trust, scoped statements, no managed policies, PassRole."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from stacks.execution_role import SageMakerExecutionRole
+from tests.infra.synth import policy_statements, render, synthesize
+
+
+def role_resource(config: str) -> dict:
+    roles = {k: v for k, v in synthesize(config)["Data"]["Resources"].items()
+             if v["Type"] == "AWS::IAM::Role" and k.startswith("SageMakerExecutionRole")}
+    (role,) = roles.values()
+    return role
+
+
+def role_statements(config: str) -> dict[str, dict]:
+    return {s["Sid"]: s for s in policy_statements(synthesize(config)["Data"]) if "Sid" in s}
+
+
+@pytest.mark.parametrize("config", ["default", "explicit-env", "adopt-bucket"])
+def test_trusts_sagemaker_only_and_has_no_managed_policies(config: str) -> None:
+    role = role_resource(config)["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_lists_and_writes_only_under_the_prefix() -> None:
+    statements = role_statements("default")
+    assert statements["ListDataPrefix"]["Action"] == "s3:ListBucket"
+    assert statements["ListDataPrefix"]["Resource"] == "<DataBucket.Arn>"
+    assert statements["ListDataPrefix"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["ground-truth-demo", "ground-truth-demo/*"]}}
+    assert statements["ReadWriteDataPrefix"]["Resource"] == "<DataBucket.Arn>/ground-truth-demo/*"
+    assert sorted(statements["ReadWriteDataPrefix"]["Action"]) == [
+        "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+
+
+def test_reads_the_public_sample_dataset_only() -> None:
+    statements = role_statements("default")
+    assert statements["ReadSampleDataset"] == {
+        "Sid": "ReadSampleDataset", "Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": "arn:<AWS::Partition>:s3:::sagemaker-sample-files/datasets/image/caltech-101/*"}
+    assert statements["ListSampleDataset"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["datasets/image/caltech-101", "datasets/image/caltech-101/*"]}}
+
+
+def test_job_logs_scoped_to_sagemaker_log_groups() -> None:
+    logs = role_statements("explicit-env")["SageMakerJobLogs"]
+    assert logs["Resource"] == [
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*",
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*:log-stream:*",
+    ]
+
+
+@pytest.mark.parametrize("config", ["default", "explicit-env", "prod", "vpc-kms", "adopt-bucket"])
+def test_no_wildcard_actions_and_no_star_resource_on_data(config: str) -> None:
+    for template in synthesize(config).values():
+        for statement in policy_statements(template):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not any(a == "*" or a.endswith(":*") for a in actions), statement
+            if statement["Resource"] == "*":
+                # Only actions without resource-level permissions, each narrowed by a condition.
+                assert "Condition" in statement, statement
+
+
+def test_kms_key_use_is_explicit_when_configured() -> None:
+    statement = role_statements("vpc-kms")["DataKeyUse"]
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    assert "DataKeyUse" not in role_statements("default")
+
+
+def test_pass_role_only_to_sagemaker() -> None:
+    stack = cdk.Stack(cdk.App())
+    bucket = s3.Bucket(stack, "B")
+    execution = SageMakerExecutionRole(stack, "Exec", bucket=bucket, prefix="p")
+    starter = iam.Role(stack, "Starter", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    execution.grant_pass_role(starter)
+    statements = policy_statements(Template.from_stack(stack).to_json())
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert pass_role["Resource"] == render({"Fn::GetAtt": [
+        stack.get_logical_id(execution.role.node.default_child), "Arn"]})
