@@ -1,0 +1,1 @@
+"""Developer tools (not on the synth or Lambda paths)."""
