@@ -19,7 +19,7 @@ import json
 import math
 import random
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -278,3 +278,46 @@ def write_manifest(lines: Iterable[bytes], out: BinaryIO) -> int:
     if batch:
         written += out.write(b"\n".join(batch) + b"\n")
     return written
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Split a stream of byte chunks (`Body.iter_chunks()`) into lines, on `\\n` only.
+
+    botocore's `iter_lines` splits on `\\r` too, so a CRLF manifest whose `\\r\\n` straddles a
+    chunk boundary yields a phantom blank line; `split_manifest` strips the `\\r` instead.
+    """
+    pending = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
+
+
+def parse_label_categories(document: bytes | str) -> tuple[str, ...]:
+    """Category names from a label category config file, in class-index order.
+
+    `{"document-version": "2018-11-28", "labels": [{"label": "Airplane"}, ...]}`
+    """
+    try:
+        data = json.loads(document)
+    except ValueError as error:
+        raise ValueError(f"label category file is not valid JSON: {error}") from None
+    labels = data.get("labels") if isinstance(data, dict) else None
+    if not isinstance(labels, list) or not labels:
+        raise ValueError(
+            'label category file has no "labels" list; expected {"document-version": ..., '
+            '"labels": [{"label": "..."}, ...]}'
+        )
+    names: list[str] = []
+    for position, entry in enumerate(labels):
+        name = entry.get("label") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            raise ValueError(f'label category file: labels[{position}] has no "label" string')
+        if name in names:
+            raise ValueError(f"label category file: label {name!r} appears twice")
+        names.append(name)
+    return tuple(names)

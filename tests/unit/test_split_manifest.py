@@ -14,6 +14,8 @@ from manifests import (
     DROP_REASONS,
     LabelReader,
     choose_validation_ordinals,
+    iter_lines,
+    parse_label_categories,
     split_manifest,
     validation_count,
     write_manifest,
@@ -501,3 +503,65 @@ def test_split_properties(
     assert again.train == result.train
     assert again.validation == result.validation
     assert again.summary == summary
+
+
+# --- reading a stream of chunks -------------------------------------------------------------
+
+
+def chunked(data: bytes, size: int) -> list[bytes]:
+    return [data[k : k + size] for k in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 10_000])
+def test_iter_lines_reassembles_lines_across_chunks(size: int) -> None:
+    lines = [line(k % 5, n=k) for k in range(20)]
+    data = b"\n".join(lines) + b"\n"
+    assert list(iter_lines(chunked(data, size))) == lines
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 64])
+def test_iter_lines_keeps_blank_lines_and_a_last_line_without_newline(size: int) -> None:
+    data = b"a\n\nb\n  \nc"
+    assert list(iter_lines(chunked(data, size))) == [b"a", b"", b"b", b"  ", b"c"]
+
+
+def test_iter_lines_of_nothing() -> None:
+    assert list(iter_lines([])) == []
+    assert list(iter_lines([b"", b""])) == []
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13])
+def test_crlf_manifest_split_does_not_see_phantom_lines(size: int) -> None:
+    lines = [line(k % 2, n=k) for k in range(12)]
+    data = b"\r\n".join(lines) + b"\r\n"
+    result = split(iter_lines(chunked(data, size)))
+    assert result.summary["totals"]["input_lines"] == 12
+    assert result.summary["dropped"]["blank"] == 0
+    assert sorted(result.train + result.validation) == sorted(lines)
+
+
+# --- label categories -------------------------------------------------------------------------
+
+
+def test_parse_label_categories_in_index_order() -> None:
+    document = {"document-version": "2018-11-28", "labels": [{"label": "Airplane"}, {"label": "Bird"}]}
+    assert parse_label_categories(json.dumps(document).encode()) == ("Airplane", "Bird")
+    assert parse_label_categories(json.dumps(document)) == ("Airplane", "Bird")
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ("{", "not valid JSON"),
+        ("[]", 'no "labels" list'),
+        ('{"labels": []}', 'no "labels" list'),
+        ('{"labels": {"label": "a"}}', 'no "labels" list'),
+        ('{"labels": [{"label": "a"}, {"name": "b"}]}', r'labels\[1\] has no "label" string'),
+        ('{"labels": [{"label": ""}]}', r'labels\[0\] has no "label" string'),
+        ('{"labels": ["a"]}', r'labels\[0\] has no "label" string'),
+        ('{"labels": [{"label": "a"}, {"label": "a"}]}', "label 'a' appears twice"),
+    ],
+)
+def test_parse_label_categories_rejects_bad_files(document: str, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        parse_label_categories(document)

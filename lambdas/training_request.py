@@ -1,0 +1,468 @@
+"""Plan the training side: settings, S3 locations, and the CreateTrainingJob /
+CreateHyperParameterTuningJob requests (boto3 keyword arguments). Pure: no AWS calls.
+
+The settings arrive as one JSON environment variable (`TRAINING_SETTINGS`) written by the CDK
+stack (`stacks/lambda_settings.py`); its keys are the contract between the two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, derive_name
+
+SETTINGS_VARIABLE = "TRAINING_SETTINGS"
+
+# Channel layout the built-in image-classification algorithm needs to read an augmented
+# manifest; anything else fails with opaque errors ("Record IO header does not start with the
+# magic number", "Got empty batch from pipe").
+SOURCE_ATTRIBUTE = "source-ref"
+CHANNELS = ("train", "validation")
+INPUT_MODE = "Pipe"
+CONTENT_TYPE = "application/x-recordio"
+RECORD_WRAPPER = "RecordIO"
+
+# Computed from the labeled data, so never taken from (or tuned by) the settings.
+COMPUTED_HYPERPARAMETERS = ("num_classes", "num_training_samples")
+
+# The metric the built-in image-classification algorithm emits for its validation channel.
+TUNING_OBJECTIVE = {"Type": "Maximize", "MetricName": "validation:accuracy"}
+TUNING_STRATEGY = "Bayesian"
+
+RANGE_TYPES = ("continuous", "integer", "categorical")
+SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
+EARLY_STOPPING_TYPES = ("Off", "Auto")
+
+
+class SettingsError(ValueError):
+    """The settings JSON is missing a key or has a bad value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ParameterRange:
+    name: str
+    type: str  # one of RANGE_TYPES
+    min: int | float | None = None
+    max: int | float | None = None
+    scaling: str = "Auto"
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    enabled: bool
+    max_jobs: int
+    max_parallel_jobs: int
+    early_stopping: str
+    ranges: tuple[ParameterRange, ...]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    region: str
+    account: str
+    bucket: str
+    prefix: str
+    job_prefix: str
+    role_arn: str
+    image_uri: str
+    instance_type: str
+    instance_count: int
+    volume_gb: int
+    max_runtime_seconds: int
+    spot: bool
+    max_wait_seconds: int
+    validation_fraction: float
+    min_labeled_objects: int
+    hyperparameters: Mapping[str, str]
+    tuning: TuningSettings
+    topic_arn: str
+    tags: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingSettings:
+        environ = os.environ if environ is None else environ
+        text = environ.get(SETTINGS_VARIABLE)
+        if text is None:
+            raise SettingsError(
+                f"environment variable {SETTINGS_VARIABLE} is not set; the stack passes the "
+                "training settings as JSON in it"
+            )
+        return cls.from_json(text)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingSettings:
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise SettingsError(f"{SETTINGS_VARIABLE} is not valid JSON: {error}") from None
+        return _parse_settings(_Reader(data, SETTINGS_VARIABLE))
+
+
+@dataclass(frozen=True)
+class LabelingJob:
+    """What the training side needs to know about a completed labeling job."""
+
+    name: str
+    label_attribute: str
+    categories: tuple[str, ...]  # index order = class index
+    output_manifest_uri: str
+
+
+# --- names and locations ---------------------------------------------------------------------
+
+
+def training_job_name(labeling_job_name: str) -> str:
+    # Same name as the labeling job when it fits: one name to search for across the console.
+    return derive_name(labeling_job_name, max_length=TRAINING_JOB_NAME_MAX)
+
+
+def tuning_job_name(labeling_job_name: str) -> str:
+    return derive_name(labeling_job_name, max_length=TUNING_JOB_NAME_MAX)
+
+
+def s3_key(settings: TrainingSettings, *parts: str) -> str:
+    return "/".join(part.strip("/") for part in (settings.prefix, *parts) if part.strip("/"))
+
+
+def s3_uri(settings: TrainingSettings, *parts: str) -> str:
+    return f"s3://{settings.bucket}/{s3_key(settings, *parts)}"
+
+
+def manifest_key(settings: TrainingSettings, labeling_job_name: str, file_name: str) -> str:
+    """Key of `train.manifest`, `validation.manifest` or `summary.json` for a labeling job."""
+    return s3_key(settings, "training", labeling_job_name, file_name)
+
+
+def channel_uri(settings: TrainingSettings, labeling_job_name: str, channel: str) -> str:
+    return f"s3://{settings.bucket}/{manifest_key(settings, labeling_job_name, f'{channel}.manifest')}"
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def build_training_job_request(
+    settings: TrainingSettings, job: LabelingJob, *, train_count: int
+) -> dict[str, Any]:
+    """`CreateTrainingJob` arguments for the train/validation manifests of `job`."""
+    name = training_job_name(job.name)
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": settings.image_uri, "TrainingInputMode": INPUT_MODE},
+        "RoleArn": settings.role_arn,
+        "HyperParameters": {
+            **settings.hyperparameters,
+            **_computed_hyperparameters(job, train_count),
+        },
+        **_job_definition(settings, job),
+        "Tags": _tags(settings, job),
+    }
+    if settings.spot:
+        request["CheckpointConfig"] = {"S3Uri": s3_uri(settings, "checkpoints", name) + "/"}
+    return request
+
+
+def build_tuning_job_request(
+    settings: TrainingSettings, job: LabelingJob, *, train_count: int
+) -> dict[str, Any]:
+    """`CreateHyperParameterTuningJob` arguments for the train/validation manifests of `job`."""
+    name = tuning_job_name(job.name)
+    tuning = settings.tuning
+    tuned = {parameter.name for parameter in tuning.ranges}
+    static = {key: value for key, value in settings.hyperparameters.items() if key not in tuned}
+    definition: dict[str, Any] = {
+        "StaticHyperParameters": {**static, **_computed_hyperparameters(job, train_count)},
+        "AlgorithmSpecification": {"TrainingImage": settings.image_uri, "TrainingInputMode": INPUT_MODE},
+        "RoleArn": settings.role_arn,
+        **_job_definition(settings, job),
+    }
+    if settings.spot:
+        definition["CheckpointConfig"] = {"S3Uri": s3_uri(settings, "checkpoints", name) + "/"}
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": TUNING_STRATEGY,
+            "HyperParameterTuningJobObjective": dict(TUNING_OBJECTIVE),
+            "ResourceLimits": {
+                "MaxNumberOfTrainingJobs": tuning.max_jobs,
+                "MaxParallelTrainingJobs": tuning.max_parallel_jobs,
+            },
+            "ParameterRanges": _parameter_ranges(tuning.ranges),
+            "TrainingJobEarlyStoppingType": tuning.early_stopping,
+        },
+        "TrainingJobDefinition": definition,
+        "Tags": _tags(settings, job),
+    }
+
+
+def skip_reason(settings: TrainingSettings, summary: Mapping[str, Any]) -> str | None:
+    """Why training should not start on this split, or None. Uses `split_manifest`'s summary."""
+    totals = summary["totals"]
+    problems: list[str] = []
+    if totals["kept"] < settings.min_labeled_objects:
+        dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped"].items() if v) or "none"
+        problems.append(
+            f"only {totals['kept']} of {totals['input_lines']} manifest lines are usable labeled "
+            f"objects (dropped: {dropped}); min_labeled_objects is {settings.min_labeled_objects}"
+        )
+    present = [entry["label"] for entry in summary["classes"] if entry["train"]]
+    if len(present) < 2:
+        problems.append(
+            f"the labeled objects cover {len(present)} class(es) ({', '.join(present) or 'none'}); "
+            "a classifier needs examples of at least 2"
+        )
+    elif totals["validation"] == 0:
+        # The built-in algorithm reads a validation channel; an empty one fails the job late.
+        problems.append(
+            "no class has enough examples to spare one for validation "
+            f"(validation_fraction {settings.validation_fraction}); label more objects"
+        )
+    return "; ".join(problems) or None
+
+
+def _computed_hyperparameters(job: LabelingJob, train_count: int) -> dict[str, str]:
+    # SageMaker hyperparameters are strings on the wire, whatever the algorithm parses them as.
+    return {"num_classes": str(len(job.categories)), "num_training_samples": str(train_count)}
+
+
+def _job_definition(settings: TrainingSettings, job: LabelingJob) -> dict[str, Any]:
+    """The parts a training job and a tuning job's training definition share."""
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
+    if settings.spot:
+        stopping["MaxWaitTimeInSeconds"] = settings.max_wait_seconds
+    return {
+        "InputDataConfig": [_channel(settings, job, channel) for channel in CHANNELS],
+        "OutputDataConfig": {"S3OutputPath": s3_uri(settings, "models") + "/"},
+        "ResourceConfig": {
+            "InstanceType": settings.instance_type,
+            "InstanceCount": settings.instance_count,
+            "VolumeSizeInGB": settings.volume_gb,
+        },
+        "StoppingCondition": stopping,
+        "EnableManagedSpotTraining": settings.spot,
+    }
+
+
+def _channel(settings: TrainingSettings, job: LabelingJob, channel: str) -> dict[str, Any]:
+    return {
+        "ChannelName": channel,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "AugmentedManifestFile",
+                "S3Uri": channel_uri(settings, job.name, channel),
+                "S3DataDistributionType": "FullyReplicated",
+                # Order matters: the image first, then its label.
+                "AttributeNames": [SOURCE_ATTRIBUTE, job.label_attribute],
+            }
+        },
+        "ContentType": CONTENT_TYPE,
+        "RecordWrapperType": RECORD_WRAPPER,
+        "InputMode": INPUT_MODE,
+    }
+
+
+def _parameter_ranges(ranges: tuple[ParameterRange, ...]) -> dict[str, list[dict[str, Any]]]:
+    continuous, integer, categorical = [], [], []
+    for parameter in ranges:
+        if parameter.type == "categorical":
+            categorical.append({"Name": parameter.name, "Values": list(parameter.values)})
+            continue
+        entry = {
+            "Name": parameter.name,
+            "MinValue": _number_text(parameter.min),
+            "MaxValue": _number_text(parameter.max),
+            "ScalingType": parameter.scaling,
+        }
+        (continuous if parameter.type == "continuous" else integer).append(entry)
+    return {
+        "ContinuousParameterRanges": continuous,
+        "IntegerParameterRanges": integer,
+        "CategoricalParameterRanges": categorical,
+    }
+
+
+def _tags(settings: TrainingSettings, job: LabelingJob) -> list[dict[str, str]]:
+    tags = {**settings.tags, "labeling-job": job.name}
+    return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
+
+
+def _number_text(value: int | float | None) -> str:
+    """Plain decimal text: `str(0.00001)` is `1e-05`, which we'd rather not send."""
+    if value is None:  # parsing guarantees numeric ranges have both bounds
+        raise ValueError("numeric parameter range without a bound")
+    if isinstance(value, int):
+        return str(value)
+    return format(Decimal(repr(value)), "f")
+
+
+# --- parsing the settings ------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads typed values from a JSON object, naming the full key path in every error."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise SettingsError(f"{path} must be a JSON object, got {type(data).__name__}")
+        self.data = data
+        self.path = path
+
+    def _get(self, key: str) -> Any:
+        if key not in self.data:
+            raise SettingsError(f"{self.path}.{key} is missing")
+        return self.data[key]
+
+    def _bad(self, key: str, value: Any, expected: str) -> SettingsError:
+        return SettingsError(f"{self.path}.{key} = {value!r} is invalid: expected {expected}")
+
+    def text(self, key: str, *, allow_empty: bool = False) -> str:
+        value = self._get(key)
+        if not isinstance(value, str) or (not value and not allow_empty):
+            raise self._bad(key, value, "a non-empty string")
+        return value
+
+    def integer(self, key: str, *, minimum: int = 1) -> int:
+        value = self._get(key)
+        if type(value) is not int or value < minimum:
+            raise self._bad(key, value, f"an integer >= {minimum}")
+        return value
+
+    def number(self, key: str) -> int | float:
+        value = self._get(key)
+        if type(value) not in (int, float):
+            raise self._bad(key, value, "a number")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key)
+        if type(value) is not bool:
+            raise self._bad(key, value, "true or false")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self._get(key)
+        if value not in choices:
+            raise self._bad(key, value, "one of " + ", ".join(choices))
+        return value
+
+    def child(self, key: str) -> _Reader:
+        return _Reader(self._get(key), f"{self.path}.{key}")
+
+    def string_map(self, key: str) -> Mapping[str, str]:
+        """A JSON object of strings; numbers are accepted and written as text."""
+        child = self.child(key)
+        result: dict[str, str] = {}
+        for name, value in child.data.items():
+            if isinstance(value, str):
+                result[name] = value
+            elif type(value) in (int, float):
+                result[name] = _number_text(value)
+            else:
+                raise child._bad(name, value, "a string")
+        return MappingProxyType(result)
+
+
+def _parse_settings(r: _Reader) -> TrainingSettings:
+    max_runtime = r.integer("max_runtime_seconds")
+    spot = r.flag("spot")
+    max_wait = r.integer("max_wait_seconds")
+    if spot and max_wait < max_runtime:
+        raise SettingsError(
+            f"{r.path}.max_wait_seconds = {max_wait} must be >= max_runtime_seconds = "
+            f"{max_runtime} with managed spot training (SageMaker rejects it otherwise)"
+        )
+    fraction = r.number("validation_fraction")
+    if not 0 < fraction < 1:
+        raise r._bad("validation_fraction", fraction, "a number between 0 and 1 (exclusive)")
+    hyperparameters = r.string_map("hyperparameters")
+    for name in COMPUTED_HYPERPARAMETERS:
+        if name in hyperparameters:
+            raise SettingsError(
+                f"{r.path}.hyperparameters.{name} must not be set: it is computed from the "
+                "labeled data"
+            )
+    return TrainingSettings(
+        region=r.text("region"),
+        account=r.text("account"),
+        bucket=r.text("bucket"),
+        prefix=r.text("prefix", allow_empty=True),
+        job_prefix=r.text("job_prefix"),
+        role_arn=r.text("role_arn"),
+        image_uri=r.text("image_uri"),
+        instance_type=r.text("instance_type"),
+        instance_count=r.integer("instance_count"),
+        volume_gb=r.integer("volume_gb"),
+        max_runtime_seconds=max_runtime,
+        spot=spot,
+        max_wait_seconds=max_wait,
+        validation_fraction=float(fraction),
+        min_labeled_objects=r.integer("min_labeled_objects", minimum=0),
+        hyperparameters=hyperparameters,
+        tuning=_parse_tuning(r.child("tuning")),
+        topic_arn=r.text("topic_arn"),
+        tags=r.string_map("tags"),
+    )
+
+
+def _parse_tuning(r: _Reader) -> TuningSettings:
+    enabled = r.flag("enabled")
+    max_jobs = r.integer("max_jobs")
+    max_parallel = r.integer("max_parallel_jobs")
+    if max_parallel > max_jobs:
+        raise SettingsError(
+            f"{r.path}.max_parallel_jobs = {max_parallel} must be <= max_jobs = {max_jobs}"
+        )
+    ranges_reader = r.child("ranges")
+    ranges = tuple(
+        _parse_range(name, ranges_reader.child(name)) for name in sorted(ranges_reader.data)
+    )
+    if enabled and not ranges:
+        raise SettingsError(f"{r.path}.ranges is empty: tuning needs at least one range")
+    return TuningSettings(
+        enabled=enabled,
+        max_jobs=max_jobs,
+        max_parallel_jobs=max_parallel,
+        early_stopping=r.choice("early_stopping", EARLY_STOPPING_TYPES),
+        ranges=ranges,
+    )
+
+
+def _parse_range(name: str, r: _Reader) -> ParameterRange:
+    if name in COMPUTED_HYPERPARAMETERS:
+        raise SettingsError(f"{r.path} cannot be tuned: it is computed from the labeled data")
+    kind = r.choice("type", RANGE_TYPES)
+    if kind == "categorical":
+        values = r._get("values")
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(value, str | int | float) for value in values)
+        ):
+            raise r._bad("values", values, "a non-empty list of strings")
+        return ParameterRange(
+            name=name,
+            type=kind,
+            values=tuple(v if isinstance(v, str) else _number_text(v) for v in values),
+        )
+    low, high = r.number("min"), r.number("max")
+    scaling = r.choice("scaling", SCALING_TYPES) if "scaling" in r.data else "Auto"
+    if kind == "integer" and not (float(low).is_integer() and float(high).is_integer()):
+        raise SettingsError(f"{r.path}: an integer range needs integer min and max")
+    if kind == "integer":
+        low, high = int(low), int(high)
+    if not low < high:
+        raise SettingsError(f"{r.path}: min = {low} must be less than max = {high}")
+    # Limits SageMaker documents for the scaling types.
+    if scaling == "Logarithmic" and low <= 0:
+        raise SettingsError(f"{r.path}: Logarithmic scaling needs min > 0, got {low}")
+    if scaling == "ReverseLogarithmic" and (kind != "continuous" or low < 0 or high >= 1):
+        raise SettingsError(
+            f"{r.path}: ReverseLogarithmic scaling needs a continuous range within 0 <= x < 1"
+        )
+    return ParameterRange(name=name, type=kind, min=low, max=high, scaling=scaling)
