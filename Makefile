@@ -57,6 +57,9 @@ bench: install
 	$(PY) bench/bench_split.py
 	$(PY) bench/bench_manifest.py
 
+images: install
+	$(PY) tools/generate_algorithm_images.py
+
 demo: install
 	$(CDK) synth $(CDK_FLAGS) --quiet
 	@$(PY) -m workflow.summary cdk.out

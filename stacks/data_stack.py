@@ -39,6 +39,15 @@ def default_bucket_name(account: str, region: str) -> str:
     return f"sagemaker-{region}-{account}"
 
 
+def data_bucket_name(config: WorkflowConfig, stack: Stack) -> str:
+    """The data bucket's name, computable in any stack of the same environment.
+
+    The workflow stack derives it itself instead of importing it from the data stack, so the
+    stateless stack holds no reference that could pin or block the stateful one.
+    """
+    return config.bucket.name or default_bucket_name(stack.account, stack.region)
+
+
 class DataStack(Stack):
     """Data bucket (created, named, or adopted), access logs and the execution role."""
 
@@ -51,7 +60,7 @@ class DataStack(Stack):
             if config.bucket.kms_key_arn
             else None
         )
-        bucket_name = config.bucket.name or default_bucket_name(self.account, self.region)
+        bucket_name = data_bucket_name(config, self)
         if config.bucket.adopt_existing:
             # Adopted: nothing is created or changed; README lists what the owner must ensure
             # (CORS rule, TLS-only policy, Block Public Access).

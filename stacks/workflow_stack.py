@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Stack
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.alerts import Alerts
 from stacks.config import WorkflowConfig
-from stacks.data_stack import DataStack
+from stacks.data_stack import DataStack, data_bucket_name
+from stacks.functions import retention_days
+from stacks.labeling import StartLabeling
+from stacks.lambda_settings import Deployment
 from stacks.notebook import Notebook, notebook_name
+from stacks.training import Training
+from stacks.workforce import Workforce
 
 
 class WorkflowStack(Stack):
@@ -17,12 +24,34 @@ class WorkflowStack(Stack):
                  **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
         self.config = config
+        region = None if config.is_env_agnostic else config.region
+        log_retention = retention_days(config.log_retention_days)
+        # By name, not by reference: see data_bucket_name.
+        bucket = s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket_name(config, self))
+        deployment = Deployment(account=self.account, region=self.region, bucket=bucket.bucket_name,
+                                role_arn=data.execution_role.role_arn)
+
         if config.notebook.enabled:
             self.notebook = Notebook(
                 self, "Notebook",
                 config=config.notebook,
                 role=data.execution_role,
                 name=notebook_name(config.env_name, config.prefix),
-                bucket_name=data.bucket.bucket_name,
+                bucket_name=bucket.bucket_name,
                 prefix=config.prefix,
             )
+        self.workforce = Workforce(self, "Workforce", config=config.workforce,
+                                   name_prefix=f"{config.labeling.job_prefix}-{config.env_name}", region=region)
+        self.alerts = Alerts(self, "Alerts", config=config)
+        self.labeling = StartLabeling(
+            self, "Labeling",
+            config=config, deployment=deployment, bucket=bucket, execution=data.execution,
+            workteam_arn=self.workforce.workteam_arn,
+            pre_lambda_arn=self.workforce.pre_lambda_arn, acs_lambda_arn=self.workforce.acs_lambda_arn,
+            log_retention=log_retention,
+        )
+        self.training = Training(
+            self, "Training",
+            config=config, deployment=deployment, region=region, bucket=bucket,
+            execution=data.execution, alerts=self.alerts, log_retention=log_retention,
+        )

@@ -1,0 +1,102 @@
+"""One way to deploy the workflow's Lambda functions: latest Python runtime, our own role
+(no AWS managed policies), a log group with retention, JSON logs, explicit async settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.lambda_settings import MAX_ENVIRONMENT_BYTES
+from stacks.nag import acknowledge_wildcard_resources
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # latest; the code also runs on 3.11 for the tests
+
+_RETENTION_BY_DAYS = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+
+def retention_days(days: int) -> logs.RetentionDays:
+    """CloudWatch Logs accepts only these retention periods (config checks the number)."""
+    return logs.RetentionDays[_RETENTION_BY_DAYS[days]]
+
+
+class WorkflowFunction(Construct):
+    """A Lambda function from the `lambdas/` asset with a least-privilege role."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        handler: str,
+        description: str,
+        settings_var: str,
+        settings: dict[str, Any],
+        timeout: Duration,
+        memory_size: int,
+        log_retention: logs.RetentionDays,
+        retry_attempts: int,
+        max_event_age: Duration | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        environment = {settings_var: Stack.of(self).to_json_string(settings)}
+        # Tokens resolve at deploy time; the literal part must leave room for them.
+        if len(json.dumps(settings, default=str)) > MAX_ENVIRONMENT_BYTES - 512:
+            raise ValueError(f"{settings_var} is too large for Lambda's 4 KB environment; shorten the "
+                             "instructions or labels in the workflow config")
+        self.role = iam.Role(
+            self, "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{description} (least privilege)",
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self, "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["__pycache__", "*.pyc"]),
+            description=description,
+            role=self.role,
+            timeout=timeout,
+            memory_size=memory_size,
+            environment=environment,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            retry_attempts=retry_attempts,
+            max_event_age=max_event_age,
+            on_failure=destinations.SqsDestination(dead_letter_queue) if dead_letter_queue else None,
+        )
+        # The role writes only to its own log group (no AWSLambdaBasicExecutionRole).
+        self.role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[self.log_group.log_group_arn],
+        ))
+        acknowledge_wildcard_resources(self.role.node.find_child("DefaultPolicy"), {
+            self.log_group.log_group_arn: "the function's own log group; streams are created per instance",
+        })
+
+    def add_to_policy(self, *statements: iam.PolicyStatement) -> None:
+        for statement in statements:
+            self.role.add_to_policy(statement)
+
+    def acknowledge_wildcards(self, reasons: dict[str, str]) -> None:
+        acknowledge_wildcard_resources(self.role.node.find_child("DefaultPolicy"), reasons)

@@ -1,0 +1,84 @@
+"""The StartLabeling Lambda: lists images, freezes the job's inputs in S3, creates the job.
+
+Ground Truth labeling jobs have no CloudFormation resource; the operator starts one with
+`python -m workflow start-labeling`, which invokes this function synchronously.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import WorkflowConfig
+from stacks.execution_role import SageMakerExecutionRole, prefix_list_condition
+from stacks.functions import WorkflowFunction
+from stacks.lambda_settings import LABELING_SETTINGS_VAR, Deployment, labeling_settings
+
+
+def sagemaker_arn(scope: Construct, resource: str, name: str) -> str:
+    return Stack.of(scope).format_arn(service="sagemaker", resource=resource, resource_name=name)
+
+
+class StartLabeling(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: WorkflowConfig,
+        deployment: Deployment,
+        bucket: s3.IBucket,
+        execution: SageMakerExecutionRole,
+        workteam_arn: str,
+        pre_lambda_arn: str,
+        acs_lambda_arn: str,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id_)
+        prefix, job_prefix = config.prefix, config.labeling.job_prefix
+        self.handler = WorkflowFunction(
+            self, "StartLabeling",
+            handler="start_labeling.handler",
+            description="Starts a Ground Truth image-classification labeling job from the images in S3",
+            settings_var=LABELING_SETTINGS_VAR,
+            settings=labeling_settings(config, deployment, workteam_arn=workteam_arn,
+                                       pre_lambda_arn=pre_lambda_arn, acs_lambda_arn=acs_lambda_arn),
+            # Listing 100,000 objects and streaming the manifest takes seconds; the margin
+            # covers S3 throttling. Memory buys CPU for JSON encoding; the manifest is streamed.
+            timeout=Duration.minutes(5),
+            memory_size=512,
+            log_retention=log_retention,
+            # Invoked synchronously by the CLI. An async retry without a job name would start
+            # a second, timestamp-named job, so never retry.
+            retry_attempts=0,
+        )
+        jobs = sagemaker_arn(self, "labeling-job", f"{job_prefix}-*")
+        self.handler.add_to_policy(
+            iam.PolicyStatement(
+                sid="LabelingJobsWithOurPrefix",
+                actions=["sagemaker:CreateLabelingJob", "sagemaker:DescribeLabelingJob", "sagemaker:AddTags"],
+                resources=[jobs],
+            ),
+            iam.PolicyStatement(
+                sid="ListImages",
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions=prefix_list_condition(prefix),
+            ),
+            iam.PolicyStatement(
+                sid="WriteFrozenJobInputs",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[bucket.arn_for_objects(f"{prefix}/labeling/*")],
+            ),
+        )
+        execution.grant_pass_role(self.handler.role)
+        self.handler.acknowledge_wildcards({
+            jobs: f"labeling jobs named with this workflow's prefix {job_prefix}-",
+            bucket.arn_for_objects(f"{prefix}/labeling/*"): "one folder of frozen inputs per labeling job",
+        })
+        self.function = self.handler.function
+        CfnOutput(Stack.of(self), "StartLabelingFunctionName", value=self.function.function_name,
+                  description="Invoked by `python -m workflow start-labeling`")
