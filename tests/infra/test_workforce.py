@@ -1,0 +1,462 @@
+"""The Ground Truth workforce construct over public / private / existing workforces, in an
+environment-agnostic stack and in concrete regions.
+
+Each case builds its config with `load_config` (cdk.json's context plus `-c`-style overrides),
+synthesizes a tiny stack holding only the construct with cdk-nag's AwsSolutions pack
+registered (an unacknowledged finding fails the synth, hence the test), once per session.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+import cdk_nag
+import pytest
+from aws_cdk import aws_cognito as cognito
+from aws_cdk.assertions import Match, Template
+
+from stacks import regions
+from stacks.config import WorkflowConfig, load_config
+from stacks.workforce import (
+    COGNITO_DOMAIN_RESERVED_WORDS,
+    OAUTH_PLACEHOLDER_URL,
+    PASSWORD_MIN_LENGTH,
+    USER_POOL_LOGICAL_ID,
+    WORKFORCE_LOGICAL_ID,
+    Workforce,
+    cognito_domain_prefix,
+    sagemaker_name,
+)
+from tests.infra.synth import ACCOUNT, CDK_JSON_CONTEXT
+
+EMAILS = ["alice@example.com", "Bob.Builder@example.org"]
+EXISTING_TEAM_ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:workteam/private-crowd/vehicles"
+EXISTING_POOL_ID = "us-east-1_AbCdEf123"
+EXISTING_CLIENT_ID = "1a2b3c4d5e6f7g8h9i0j1k2l3m"
+
+PRIVATE = {
+    "workflow.workforce.type": "private",
+    "workflow.workforce.price_usd": None,
+    "workflow.workforce.worker_emails": EMAILS,
+}
+EXISTING = {
+    "workflow.workforce.type": "existing",
+    "workflow.workforce.price_usd": None,
+    "workflow.workforce.workteam_arn": EXISTING_TEAM_ARN,
+}
+
+# name -> (context overrides, region or None for env-agnostic, extra construct arguments)
+CASES: dict[str, tuple[dict[str, Any], str | None, dict[str, str]]] = {
+    "public-agnostic": ({}, None, {}),
+    "public-us-east-1": ({}, "us-east-1", {}),
+    "existing-agnostic": (EXISTING, None, {}),
+    "existing-us-east-1": (EXISTING, "us-east-1", {}),
+    "private-agnostic": (PRIVATE, None, {}),  # mfa OPTIONAL, the default
+    "private-mfa-off": ({**PRIVATE, "workflow.workforce.mfa": "OFF"}, "us-east-1", {}),
+    # The real prod environment block: private, mfa ON.
+    "private-prod-eu-west-1": ({"env": "prod", "workflow.workforce.worker_emails": EMAILS}, "eu-west-1", {}),
+    "private-joins-workforce": (
+        {**PRIVATE, "workflow.workforce.existing_workforce_name": "default"}, "us-east-1",
+        {"existing_user_pool_id": EXISTING_POOL_ID, "existing_app_client_id": EXISTING_CLIENT_ID},
+    ),
+}
+PUBLIC_CASES = ["public-agnostic", "public-us-east-1"]
+EXISTING_CASES = ["existing-agnostic", "existing-us-east-1"]
+OWN_POOL_CASES = ["private-agnostic", "private-mfa-off", "private-prod-eu-west-1"]
+PRIVATE_CASES = [*OWN_POOL_CASES, "private-joins-workforce"]
+AGNOSTIC_CASES = [name for name, (_, region, _) in CASES.items() if region is None]
+PLACEHOLDER = "Placeholder"
+EXPECTED_MFA = {"private-agnostic": "OPTIONAL", "private-mfa-off": "OFF", "private-prod-eu-west-1": "ON"}
+
+COGNITO_AND_SAGEMAKER_TYPES = [
+    "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolDomain", "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolGroup", "AWS::Cognito::UserPoolUser", "AWS::Cognito::UserPoolUserToGroupAttachment",
+    "AWS::SageMaker::Workforce", "AWS::SageMaker::Workteam",
+]
+OWN_POOL_COUNTS = dict.fromkeys(COGNITO_AND_SAGEMAKER_TYPES, 1) | {
+    "AWS::Cognito::UserPoolUser": 2, "AWS::Cognito::UserPoolUserToGroupAttachment": 2,
+    "AWS::IAM::Role": 0,  # TOTP only: no SMS role
+}
+JOINING_COUNTS = dict.fromkeys(COGNITO_AND_SAGEMAKER_TYPES, 0) | {
+    "AWS::Cognito::UserPoolGroup": 1, "AWS::Cognito::UserPoolUser": 2,
+    "AWS::Cognito::UserPoolUserToGroupAttachment": 2, "AWS::SageMaker::Workteam": 1,
+}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    config: WorkflowConfig
+    workforce: Workforce
+    raw: dict[str, Any]
+
+    @property
+    def template(self) -> Template:
+        return Template.from_json(self.raw)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return {key: output["Value"] for key, output in self.raw.get("Outputs", {}).items()}
+
+    @property
+    def all_resources(self) -> dict[str, dict[str, Any]]:
+        """The construct's resources (without the test stack's placeholder)."""
+        return {key: r for key, r in self.raw["Resources"].items() if key != PLACEHOLDER}
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {key: r for key, r in self.all_resources.items() if r["Type"] == resource_type}
+
+    def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
+        (item,) = self.resources(resource_type).items()
+        return item
+
+
+def config_for(overrides: dict[str, Any], region: str | None) -> tuple[dict[str, Any], WorkflowConfig]:
+    context = {**CDK_JSON_CONTEXT, **overrides}
+    return context, load_config(context, default_account=ACCOUNT if region else None, default_region=region)
+
+
+def test_app(context: dict[str, Any], region: str | None) -> tuple[cdk.App, cdk.Stack]:
+    app = cdk.App(context=context)
+    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks())
+    env = cdk.Environment(account=ACCOUNT, region=region) if region else None
+    stack = cdk.Stack(app, "WorkforceTest", env=env)
+    # A template needs one resource (the public and existing kinds create none).
+    cdk.CfnWaitConditionHandle(stack, PLACEHOLDER)
+    return app, stack
+
+
+test_app.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def name_prefix(config: WorkflowConfig) -> str:
+    return f"{config.prefix}-{config.env_name}"
+
+
+@functools.cache
+def synth(case: str) -> Synthesized:
+    overrides, region, extra = CASES[case]
+    context, config = config_for(overrides, region)
+    app, stack = test_app(context, region)
+    workforce = Workforce(stack, "Workforce", config=config.workforce, name_prefix=name_prefix(config),
+                          region=config.region, **extra)
+    cdk.CfnOutput(stack, "TestWorkteamArn", value=workforce.workteam_arn)
+    cdk.CfnOutput(stack, "TestPreLambdaArn", value=workforce.pre_lambda_arn)
+    cdk.CfnOutput(stack, "TestAcsLambdaArn", value=workforce.acs_lambda_arn)
+    if workforce.portal_url is not None:
+        cdk.CfnOutput(stack, "TestPortalUrl", value=workforce.portal_url)
+    raw = app.synth().get_stack_by_name("WorkforceTest").template
+    return Synthesized(config=config, workforce=workforce, raw=raw)
+
+
+def ref(logical_id: str) -> dict[str, str]:
+    return {"Ref": logical_id}
+
+
+# --------------------------------------------------------------------------- every kind
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_no_custom_resources_or_lambdas(case: str) -> None:
+    types = {r["Type"] for r in synth(case).all_resources.values()}
+    assert not {t for t in types if t.startswith("Custom::") or t == "AWS::CloudFormation::CustomResource"}
+    assert "AWS::Lambda::Function" not in types
+
+
+@pytest.mark.parametrize("case", [*PUBLIC_CASES, *EXISTING_CASES])
+def test_public_and_existing_create_nothing(case: str) -> None:
+    assert synth(case).all_resources == {}
+    assert synth(case).workforce.portal_url is None
+
+
+@pytest.mark.parametrize("case", PRIVATE_CASES)
+def test_private_resource_counts(case: str) -> None:
+    expected = JOINING_COUNTS if case == "private-joins-workforce" else OWN_POOL_COUNTS
+    template = synth(case).template
+    for resource_type, count in expected.items():
+        template.resource_count_is(resource_type, count)
+
+
+# --------------------------------------------------------------------------- region and built-in Lambdas
+
+
+@pytest.mark.parametrize(("case", "region", "account"), [
+    ("public-us-east-1", "us-east-1", "432418664414"),
+    ("existing-us-east-1", "us-east-1", "432418664414"),
+    ("private-prod-eu-west-1", "eu-west-1", "568282634449"),
+])
+def test_concrete_region_gives_literal_lambda_arns_and_no_mapping(case: str, region: str, account: str) -> None:
+    result = synth(case)
+    assert result.outputs["TestPreLambdaArn"] == f"arn:aws:lambda:{region}:{account}:function:PRE-ImageMultiClass"
+    assert result.outputs["TestAcsLambdaArn"] == f"arn:aws:lambda:{region}:{account}:function:ACS-ImageMultiClass"
+    assert "Mappings" not in result.raw
+
+
+@pytest.mark.parametrize("case", AGNOSTIC_CASES)
+def test_env_agnostic_maps_every_ground_truth_region_and_finds_the_account_at_deploy(case: str) -> None:
+    result = synth(case)
+    (mapping_id, mapping), = result.raw["Mappings"].items()
+    assert mapping == {region: {"Account": account} for region, account in regions.GROUND_TRUTH_LAMBDA_ACCOUNTS.items()}
+    find_account = {"Fn::FindInMap": [mapping_id, ref("AWS::Region"), "Account"]}
+    for output, name in (("TestPreLambdaArn", "PRE-ImageMultiClass"), ("TestAcsLambdaArn", "ACS-ImageMultiClass")):
+        assert result.outputs[output] == {"Fn::Join": ["", [
+            "arn:aws:lambda:", ref("AWS::Region"), ":", find_account, f":function:{name}"]]}
+
+
+def test_unsupported_region_fails_at_synth_listing_the_supported_ones() -> None:
+    # A concrete region can come from CDK_DEFAULT_REGION, not only workflow.region: the
+    # construct checks it itself.
+    context, config = config_for({}, None)
+    _, stack = test_app(context, None)
+    with pytest.raises(ValueError, match="'eu-north-1'") as raised:
+        Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="eu-north-1")
+    assert all(region in str(raised.value) for region in regions.GROUND_TRUTH_REGIONS)
+
+
+# --------------------------------------------------------------------------- public and existing
+
+
+def test_public_workteam_is_mechanical_turk_of_the_region() -> None:
+    assert synth("public-us-east-1").workforce.workteam_arn == (
+        "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default")
+    assert synth("public-agnostic").outputs["TestWorkteamArn"] == {"Fn::Join": ["", [
+        "arn:aws:sagemaker:", ref("AWS::Region"), ":394669845002:workteam/public-crowd/default"]]}
+
+
+@pytest.mark.parametrize("case", EXISTING_CASES)
+def test_existing_workteam_is_used_as_given(case: str) -> None:
+    result = synth(case)
+    assert result.workforce.workteam_arn == EXISTING_TEAM_ARN
+    assert result.outputs["LabelingWorkteamArn"] == EXISTING_TEAM_ARN
+
+
+# --------------------------------------------------------------------------- private: user pool
+
+
+def test_stateful_logical_ids_are_pinned() -> None:
+    # Replacing the pool deletes every worker account; replacing the workforce moves the portal.
+    assert (USER_POOL_LOGICAL_ID, WORKFORCE_LOGICAL_ID) == ("LabelingWorkerPool", "LabelingWorkforce")
+    resources = synth("private-agnostic").raw["Resources"]
+    assert resources[USER_POOL_LOGICAL_ID]["Type"] == "AWS::Cognito::UserPool"
+    assert resources[WORKFORCE_LOGICAL_ID]["Type"] == "AWS::SageMaker::Workforce"
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_user_pool_password_policy_mfa_and_invitation_only(case: str) -> None:
+    mfa = EXPECTED_MFA[case]
+    assert synth(case).config.workforce.mfa == mfa  # the config the case claims to test
+    pool = synth(case).raw["Resources"][USER_POOL_LOGICAL_ID]
+    properties = pool["Properties"]
+    assert properties["Policies"]["PasswordPolicy"] == {
+        "MinimumLength": PASSWORD_MIN_LENGTH, "RequireLowercase": True, "RequireUppercase": True,
+        "RequireNumbers": True, "RequireSymbols": True, "TemporaryPasswordValidityDays": 7,
+    }
+    assert PASSWORD_MIN_LENGTH >= 12
+    assert properties["MfaConfiguration"] == mfa
+    if mfa == "OFF":
+        assert "EnabledMfas" not in properties
+    else:
+        assert properties["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]  # TOTP, never SMS
+    assert "SmsConfiguration" not in properties
+    assert properties["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert properties["AccountRecoverySetting"] == {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]}
+    assert properties["UsernameAttributes"] == ["email"]
+    assert properties["UsernameConfiguration"] == {"CaseSensitive": False}
+    assert (pool["DeletionPolicy"], pool["UpdateReplacePolicy"]) == ("Delete", "Delete")
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_nag_acknowledgements_depend_on_the_config(case: str) -> None:
+    pool = synth(case).workforce.node.find_child("WorkerPool").node.default_child
+    assert isinstance(pool, cognito.CfnUserPool)
+    acknowledged: dict[str, str] = {}
+    for entry in pool.node.metadata:
+        if entry.type == "aws:cdk:acknowledged-rules":
+            acknowledged.update(entry.data)
+    mfa = EXPECTED_MFA[case]
+    if mfa == "ON":
+        assert "AwsSolutions::AwsSolutions-COG2" not in acknowledged  # MFA required: nothing to excuse
+    else:
+        assert f"workflow.workforce.mfa = '{mfa}'" in acknowledged["AwsSolutions::AwsSolutions-COG2"]
+    assert "Plus plan" in acknowledged["AwsSolutions::AwsSolutions-COG8"]
+
+
+def test_nag_failures_fail_the_synth_of_this_harness() -> None:
+    context, _ = config_for({}, None)
+    app, stack = test_app(context, None)
+    cognito.CfnUserPool(stack, "WeakPool")
+    with pytest.raises(Exception, match="AwsSolutions-COG1"):
+        app.synth()
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_domain_is_a_valid_prefix_plus_the_stack_id_suffix(case: str) -> None:
+    prefix = cognito_domain_prefix(name_prefix(synth(case).config))
+    _, domain = synth(case).only("AWS::Cognito::UserPoolDomain")
+    stack_uuid = {"Fn::Select": [2, {"Fn::Split": ["/", ref("AWS::StackId")]}]}
+    assert domain["Properties"] == {
+        "Domain": {"Fn::Join": ["-", [prefix, {"Fn::Select": [0, {"Fn::Split": ["-", stack_uuid]}]}]]},
+        "UserPoolId": ref(USER_POOL_LOGICAL_ID),
+    }
+
+
+@pytest.mark.parametrize(("name_prefix_", "expected"), [
+    ("ground-truth-demo-dev", "ground-truth-demo-dev"),
+    ("Team_AWS.Amazon/Cognito-Labeling", "team-labeling"),
+    ("awsaws-amazonian", "ian"),
+    ("aawsws", "labeling"),  # removing "aws" leaves "aws" again: removed until none is left
+    ("AWS", "labeling"),
+    ("x" * 80, "x" * 54),
+])
+def test_cognito_domain_prefix(name_prefix_: str, expected: str) -> None:
+    prefix = cognito_domain_prefix(name_prefix_)
+    assert prefix == expected
+    full = f"{prefix}-0123abcd"  # the deployed domain: plus 8 hex digits of the stack id
+    assert re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", full)
+    assert not any(word in full for word in COGNITO_DOMAIN_RESERVED_WORDS)
+
+
+@pytest.mark.parametrize("name_prefix_", ["ground-truth-demo/dev", "--x--", "a" * 90, "Team_AWS.Labeling"])
+def test_sagemaker_names_match_the_api_patterns(name_prefix_: str) -> None:
+    workforce, workteam = sagemaker_name(name_prefix_), sagemaker_name(name_prefix_, "labelers")
+    assert re.fullmatch(r"[a-zA-Z0-9]([a-zA-Z0-9\-]){0,62}", workforce)
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", workteam)
+    assert workteam.endswith("-labelers")
+
+
+# --------------------------------------------------------------------------- private: client, workforce, team
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_app_client_is_set_up_the_way_ground_truth_needs(case: str) -> None:
+    _, client = synth(case).only("AWS::Cognito::UserPoolClient")
+    properties = client["Properties"]
+    assert properties["UserPoolId"] == ref(USER_POOL_LOGICAL_ID)
+    assert properties["GenerateSecret"] is True
+    assert properties["AllowedOAuthFlowsUserPoolClient"] is True
+    assert sorted(properties["AllowedOAuthFlows"]) == ["code", "implicit"]
+    assert sorted(properties["AllowedOAuthScopes"]) == ["email", "openid", "profile"]
+    assert properties["SupportedIdentityProviders"] == ["COGNITO"]
+    # Ground Truth rewrites these to the portal's URLs when it creates the workforce.
+    assert properties["CallbackURLs"] == properties["LogoutURLs"] == [OAUTH_PLACEHOLDER_URL]
+    # No password sign-in outside the hosted UI's SRP.
+    assert sorted(properties["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]
+    assert "ClientName" not in properties  # generated
+
+
+def test_app_client_does_not_depend_on_the_config() -> None:
+    # Any update of the client writes the placeholder URLs back over Ground Truth's.
+    clients = {case: synth(case).only("AWS::Cognito::UserPoolClient")[1] for case in OWN_POOL_CASES}
+    assert len({repr(client) for client in clients.values()}) == 1
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_workforce_binds_the_pool_and_client_after_the_domain_exists(case: str) -> None:
+    result = synth(case)
+    client_id, _ = result.only("AWS::Cognito::UserPoolClient")
+    domain_id, _ = result.only("AWS::Cognito::UserPoolDomain")
+    workforce = result.raw["Resources"][WORKFORCE_LOGICAL_ID]
+    assert workforce["Properties"]["CognitoConfig"] == {
+        "ClientId": ref(client_id), "UserPool": ref(USER_POOL_LOGICAL_ID)}
+    assert workforce["DependsOn"] == [domain_id]
+    assert workforce["Properties"]["WorkforceName"] == sagemaker_name(name_prefix(result.config))
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_workteam_is_the_workers_group_of_the_pool(case: str) -> None:
+    result = synth(case)
+    client_id, _ = result.only("AWS::Cognito::UserPoolClient")
+    group_id, group = result.only("AWS::Cognito::UserPoolGroup")
+    assert group["Properties"]["UserPoolId"] == ref(USER_POOL_LOGICAL_ID)
+    assert "GroupName" not in group["Properties"]  # generated
+    team_id, team = result.only("AWS::SageMaker::Workteam")
+    assert team["Properties"]["MemberDefinitions"] == [{"CognitoMemberDefinition": {
+        "CognitoUserPool": ref(USER_POOL_LOGICAL_ID), "CognitoUserGroup": ref(group_id),
+        "CognitoClientId": ref(client_id),
+    }}]
+    assert team["Properties"]["WorkforceName"] == result.raw["Resources"][WORKFORCE_LOGICAL_ID]["Properties"][
+        "WorkforceName"]
+    assert team["DependsOn"] == [WORKFORCE_LOGICAL_ID]
+    assert team["Properties"]["Description"]
+    assert result.outputs["LabelingWorkteamArn"] == {"Fn::GetAtt": [team_id, "WorkteamArn"]}
+
+
+@pytest.mark.parametrize("case", PRIVATE_CASES)
+def test_each_worker_email_is_an_invited_user_in_the_group(case: str) -> None:
+    result = synth(case)
+    pool = EXISTING_POOL_ID if case == "private-joins-workforce" else ref(USER_POOL_LOGICAL_ID)
+    group_id, _ = result.only("AWS::Cognito::UserPoolGroup")
+    users = result.resources("AWS::Cognito::UserPoolUser")
+    assert sorted(user["Properties"]["Username"] for user in users.values()) == sorted(EMAILS)
+    for user in users.values():
+        email = user["Properties"]["Username"]
+        assert user["Properties"] == {
+            "UserPoolId": pool, "Username": email, "DesiredDeliveryMediums": ["EMAIL"],
+            "UserAttributes": [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        }
+    attachments = result.resources("AWS::Cognito::UserPoolUserToGroupAttachment")
+    assert sorted(a["Properties"]["Username"]["Ref"] for a in attachments.values()) == sorted(users)
+    for attachment in attachments.values():
+        assert attachment["Properties"]["GroupName"] == ref(group_id)
+        assert attachment["Properties"]["UserPoolId"] == pool
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_portal_url_is_https_plus_the_workforce_subdomain(case: str) -> None:
+    result = synth(case)
+    portal = {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [WORKFORCE_LOGICAL_ID, "SubDomain"]}]]}
+    assert result.outputs["LabelingPortalUrl"] == result.outputs["TestPortalUrl"] == portal
+    assert "LabelingWorkforceConsoleUrl" not in result.outputs
+
+
+def test_workteam_arn_is_a_token_for_a_created_team() -> None:
+    assert cdk.Token.is_unresolved(synth("private-agnostic").workforce.workteam_arn)
+
+
+# --------------------------------------------------------------------------- private: joining an existing workforce
+
+
+def test_joining_an_existing_workforce_creates_no_workforce_and_uses_its_pool() -> None:
+    result = synth("private-joins-workforce")
+    result.template.resource_count_is("AWS::SageMaker::Workforce", 0)
+    group_id, group = result.only("AWS::Cognito::UserPoolGroup")
+    assert group["Properties"]["UserPoolId"] == EXISTING_POOL_ID
+    result.template.has_resource("AWS::SageMaker::Workteam", {
+        "Properties": Match.object_like({
+            "WorkforceName": "default",
+            "MemberDefinitions": [{"CognitoMemberDefinition": {
+                "CognitoUserPool": EXISTING_POOL_ID, "CognitoUserGroup": ref(group_id),
+                "CognitoClientId": EXISTING_CLIENT_ID,
+            }}],
+        }),
+        "DependsOn": Match.absent(),
+    })
+    assert result.workforce.portal_url is None
+    assert "LabelingPortalUrl" not in result.outputs
+    assert result.outputs["LabelingWorkforceConsoleUrl"]["Fn::Join"][1][0] == "https://"
+
+
+def test_joining_an_existing_workforce_needs_its_pool_and_client() -> None:
+    context, config = config_for({**PRIVATE, "workflow.workforce.existing_workforce_name": "default"}, "us-east-1")
+    _, stack = test_app(context, "us-east-1")
+    with pytest.raises(ValueError, match="describe-workforce --workforce-name default"):
+        Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="us-east-1")
+
+
+def test_existing_pool_arguments_without_existing_workforce_name_are_rejected() -> None:
+    context, config = config_for(PRIVATE, "us-east-1")
+    _, stack = test_app(context, "us-east-1")
+    with pytest.raises(ValueError, match="apply only to"):
+        Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="us-east-1",
+                  existing_user_pool_id=EXISTING_POOL_ID, existing_app_client_id=EXISTING_CLIENT_ID)
+
+
+def test_a_worker_listed_twice_fails_at_synth() -> None:
+    context, config = config_for(
+        {**PRIVATE, "workflow.workforce.worker_emails": ["ann@example.com", "Ann@Example.com"]}, None)
+    _, stack = test_app(context, None)
+    with pytest.raises(ValueError, match=re.escape("'ann@example.com' and 'Ann@Example.com'")):
+        Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region=None)
