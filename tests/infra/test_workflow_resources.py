@@ -1,0 +1,177 @@
+"""The workflow stack's functions, rules, alerts and permissions; rule patterns checked by
+EventBridge's own matcher (the emulator's TestEventPattern)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from demo.events import labeling_job_state_change, matches, training_job_state_change, tuning_job_state_change
+from stacks.lambda_settings import LABELING_SETTINGS_VAR, MODEL_SETTINGS_VAR, TRAINING_SETTINGS_VAR
+from tests.infra.synth import ACCOUNT, REGION, policy_statements, render, synthesize
+
+
+def resources(config: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in synthesize(config)["Workflow"]["Resources"].items() if v["Type"] == kind}
+
+
+def function(config: str, name: str) -> dict[str, Any]:
+    (props,) = [v["Properties"] for k, v in resources(config, "AWS::Lambda::Function").items() if name in k]
+    return props
+
+
+def rule_pattern(config: str, name: str) -> dict[str, Any]:
+    (props,) = [v["Properties"] for k, v in resources(config, "AWS::Events::Rule").items() if name in k]
+    return props["EventPattern"]
+
+
+def role_statements(config: str, role_fragment: str) -> list[dict[str, Any]]:
+    template = synthesize(config)["Workflow"]
+    out: list[dict[str, Any]] = []
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and any(
+                role_fragment in r["Ref"] for r in resource["Properties"].get("Roles", []) if "Ref" in r):
+            out.extend(render(resource["Properties"]["PolicyDocument"]["Statement"]))
+    return out
+
+
+@pytest.mark.parametrize("name", ["StartLabeling", "StartTraining", "RegisterModel"])
+def test_functions_use_the_latest_python_arm_json_logs_and_their_own_log_group(name: str) -> None:
+    props = function("explicit-env", name)
+    assert props["Runtime"] == "python3.14"
+    assert props["Architectures"] == ["arm64"]
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    assert "LogGroup" in props["LoggingConfig"]
+    groups = resources("explicit-env", "AWS::Logs::LogGroup")
+    assert all(g["Properties"]["RetentionInDays"] == 30 for g in groups.values())
+    prod_groups = resources("prod", "AWS::Logs::LogGroup")
+    assert all(g["Properties"]["RetentionInDays"] == 365 for g in prod_groups.values())
+
+
+def test_settings_reach_each_function_as_resolved_json() -> None:
+    labeling = function("explicit-env", "StartLabeling")["Environment"]["Variables"][LABELING_SETTINGS_VAR]
+    text = render(labeling)
+    settings = json.loads(text.replace('"<import:', '"import:').replace('>"', '"'))
+    assert settings["workteam_arn"] == f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default"
+    assert settings["pre_lambda_arn"] == f"arn:aws:lambda:{REGION}:432418664414:function:PRE-ImageMultiClass"
+    assert settings["bucket"] == f"sagemaker-{REGION}-{ACCOUNT}"
+    assert settings["labels"] == ["Airplane", "Car", "Ferry", "Helicopter", "Motorbike"]
+    assert settings["price_usd"] == "0.012"
+    training = json.loads(render(function("explicit-env", "StartTraining")["Environment"]["Variables"][
+        TRAINING_SETTINGS_VAR]).replace('"<import:', '"import:').replace('>"', '"'))
+    assert training["image_uri"] == "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+    assert training["spot"] is True and training["tuning"]["enabled"] is False
+    model = function("explicit-env", "RegisterModel")["Environment"]["Variables"][MODEL_SETTINGS_VAR]
+    assert "register_package" in render(model)
+
+
+def test_env_agnostic_templates_look_images_up_in_a_mapping() -> None:
+    template = synthesize("default")["Workflow"]
+    (images,) = [m for name, m in template["Mappings"].items() if "AlgorithmImages" in name]
+    assert set(images) >= {"us-east-1", "eu-west-1", "ap-southeast-2"}
+    assert "eu-north-1" not in images  # no Ground Truth there
+    assert "AlgorithmImages" not in json.dumps(synthesize("explicit-env")["Workflow"].get("Mappings", {}))
+
+
+def test_async_invocation_retries_event_age_and_dead_letters() -> None:
+    configs = resources("explicit-env", "AWS::Lambda::EventInvokeConfig")
+    by_function = {k: v["Properties"] for k, v in configs.items()}
+    for key, props in by_function.items():
+        if "StartLabeling" in key:
+            assert props["MaximumRetryAttempts"] == 0  # a retry would start a second job
+        else:
+            assert props["MaximumRetryAttempts"] == 2
+            assert props["MaximumEventAgeInSeconds"] == 6 * 3600
+            assert "OnFailure" in props["DestinationConfig"]
+    queue = resources("explicit-env", "AWS::SQS::Queue")
+    assert len(queue) == 1
+    for rule in resources("explicit-env", "AWS::Events::Rule").values():
+        for target in rule["Properties"]["Targets"]:
+            assert "DeadLetterConfig" in target
+
+
+def test_queue_and_topic_require_tls() -> None:
+    for kind in ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
+        (policy,) = resources("explicit-env", kind).values()
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                   for s in statements)
+
+
+def test_email_subscription_only_when_configured() -> None:
+    assert resources("explicit-env", "AWS::SNS::Subscription") == {}
+
+
+def test_start_labeling_role_is_least_privilege() -> None:
+    statements = role_statements("explicit-env", "StartLabeling")
+    by_sid = {s.get("Sid"): s for s in statements}
+    assert by_sid["LabelingJobsWithOurPrefix"]["Resource"] == (
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/gt-demo-*")
+    assert by_sid["WriteFrozenJobInputs"]["Resource"] == (
+        f"arn:aws:s3:::sagemaker-{REGION}-{ACCOUNT}/ground-truth-demo/labeling/*")
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert pass_role["Resource"].startswith("<import:dev-Data:ExportsOutputFnGetAttSageMakerExecutionRole")
+
+
+def test_training_roles_are_scoped_to_our_prefix() -> None:
+    start = {s.get("Sid"): s for s in role_statements("explicit-env", "StartTraining")}
+    assert sorted(start["StartOurTrainingAndTuningJobs"]["Resource"]) == [
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/gt-demo*",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/gt-demo*",
+    ]
+    register = {s.get("Sid"): s for s in role_statements("explicit-env", "RegisterModel")}
+    assert register["CreateOurModels"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo*"
+    assert "RegisterModelPackageVersions" not in register
+    prod = {s.get("Sid"): s for s in role_statements("prod", "RegisterModel")}
+    assert "RegisterModelPackageVersions" in prod  # prod registers model packages
+    assert resources("prod", "AWS::SageMaker::ModelPackageGroup")
+
+
+def test_no_statement_anywhere_grants_star_actions() -> None:
+    for config in ("explicit-env", "prod", "default"):
+        for statement in policy_statements(synthesize(config)["Workflow"]):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not any(a == "*" or a.endswith(":*") for a in actions), statement
+
+
+# ----------------------------------------------------------------------------- event patterns
+
+
+@pytest.fixture(scope="module")
+def events_client(emulator: Any) -> Any:
+    return boto3.client("events", endpoint_url=emulator.endpoint_url, region_name=REGION)
+
+
+def test_labeling_rule_matches_only_our_completed_jobs(events_client: Any) -> None:
+    pattern = rule_pattern("explicit-env", "LabelingJobCompleted")
+    assert matches(events_client, pattern, labeling_job_state_change("gt-demo-20261130-101500", "Completed"))
+    assert not matches(events_client, pattern, labeling_job_state_change("gt-demo-20261130-101500", "Failed"))
+    assert not matches(events_client, pattern, labeling_job_state_change("other-team-job", "Completed"))
+    assert not matches(events_client, pattern,
+                       labeling_job_state_change("gt-demo-1", "Completed", account="210987654321"))
+    assert not matches(events_client, pattern, labeling_job_state_change("gt-demo-1", "Completed", region="eu-west-1"))
+
+
+def test_labeling_failure_rule_alerts_on_failed_and_stopped_only(events_client: Any) -> None:
+    (alert_rule,) = [v["Properties"] for k, v in resources("explicit-env", "AWS::Events::Rule").items()
+                     if "LabelingJobFailedOrStopped" in k]
+    pattern = alert_rule["EventPattern"]
+    assert matches(events_client, pattern, labeling_job_state_change("gt-demo-1", "Failed"))
+    assert matches(events_client, pattern, labeling_job_state_change("gt-demo-1", "Stopped"))
+    assert not matches(events_client, pattern, labeling_job_state_change("gt-demo-1", "Completed"))
+    assert not matches(events_client, pattern, labeling_job_state_change("someone-else", "Failed"))
+
+
+def test_training_and_tuning_rules_match_our_jobs_that_ended(events_client: Any) -> None:
+    training = rule_pattern("explicit-env", "TrainingJobEnded")
+    for status in ("Completed", "Failed", "Stopped"):
+        assert matches(events_client, training, training_job_state_change("gt-demo-20261130-101500", status))
+    assert not matches(events_client, training, training_job_state_change("gt-demo-20261130-101500", "InProgress"))
+    assert not matches(events_client, training, training_job_state_change("other-training", "Completed"))
+    tuning = rule_pattern("explicit-env", "TuningJobEnded")
+    assert matches(events_client, tuning, tuning_job_state_change("gt-demo-a1b2c3d4", "Completed"))
+    assert not matches(events_client, tuning, tuning_job_state_change("other-tuning", "Completed"))
