@@ -19,7 +19,7 @@ import json
 import math
 import random
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -278,23 +278,6 @@ def write_manifest(lines: Iterable[bytes], out: BinaryIO) -> int:
     if batch:
         written += out.write(b"\n".join(batch) + b"\n")
     return written
-
-
-def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Split a stream of byte chunks (`Body.iter_chunks()`) into lines, on `\\n` only.
-
-    botocore's `iter_lines` splits on `\\r` too, so a CRLF manifest whose `\\r\\n` straddles a
-    chunk boundary yields a phantom blank line; `split_manifest` strips the `\\r` instead.
-    """
-    pending = b""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
-        pending = lines.pop()
-        yield from lines
-    if pending:
-        yield pending
 
 
 def parse_label_categories(document: bytes | str) -> tuple[str, ...]:

@@ -1,0 +1,267 @@
+"""Lambda: a Ground Truth labeling job completed -> split its output and start training.
+
+Triggered by the EventBridge event "SageMaker Ground Truth Labeling Job State Change". Reads
+the job's output manifest from S3 as a stream, writes `train.manifest`, `validation.manifest`
+and `summary.json` under `<prefix>/training/<labeling-job>/`, then starts a training job (or a
+hyperparameter tuning job when tuning is enabled) named after the labeling job.
+
+Idempotent: SageMaker may deliver the same event twice and Lambda retries async invocations.
+The job name is derived from the labeling job, so a second delivery finds the job already
+there (or gets "already exists" from SageMaker) and starts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from manifests import (
+    ManifestSplit,
+    parse_label_categories,
+    split_manifest,
+    write_manifest,
+)
+from naming import is_already_exists_error, is_not_found_error, job_name_from_arn
+from training_request import (
+    LabelingJob,
+    TrainingSettings,
+    build_training_job_request,
+    build_tuning_job_request,
+    manifest_key,
+    skip_reason,
+    training_job_name,
+    tuning_job_name,
+)
+
+DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
+
+# 1 MiB reads instead of botocore's default 1 KiB: fewer trips through the stream, and memory
+# stays at about one chunk plus one line.
+READ_CHUNK_BYTES = 1 << 20
+
+_clients: dict[tuple[str, str], Any] = {}
+
+
+def client(service: str, region: str) -> Any:
+    """One boto3 client per service and region, created on first use.
+
+    Lazily, so importing this module needs no AWS configuration and tests can point clients
+    at a local endpoint (`AWS_ENDPOINT_URL`) or replace them in `_clients`.
+    """
+    key = (service, region)
+    if key not in _clients:
+        _clients[key] = boto3.client(service, region_name=region)
+    return _clients[key]
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    settings = TrainingSettings.from_env()
+    labeling_job_name, status = parse_event(event)
+    result: dict[str, Any] = {"labeling_job": labeling_job_name, "labeling_job_status": status}
+
+    if not labeling_job_name.startswith(settings.job_prefix):
+        return _finish(result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
+    if status != "Completed":
+        return _finish(result, "ignored", f"labeling job is {status}, not Completed")
+
+    sagemaker = client("sagemaker", settings.region)
+    tuning = settings.tuning.enabled
+    job_key = "tuning_job" if tuning else "training_job"
+    job_name = tuning_job_name(labeling_job_name) if tuning else training_job_name(labeling_job_name)
+    result[job_key] = job_name
+    # Checked first so a redelivered event does not re-read and rewrite the manifests that a
+    # running job is reading (they would be identical, but the work is wasted).
+    if _job_exists(sagemaker, job_name, tuning=tuning):
+        return _finish(result, "already_started", f"{job_key.replace('_', ' ')} exists")
+
+    job = describe_labeling_job(sagemaker, settings.region, labeling_job_name)
+    split = split_manifest(
+        read_lines(settings.region, job.output_manifest_uri),
+        label_attribute=job.label_attribute,
+        categories=job.categories,
+        labeling_job_name=job.name,
+        validation_fraction=settings.validation_fraction,
+    )
+    totals = split.summary["totals"]
+    result["counts"] = {
+        **totals,
+        "dropped_by_reason": split.summary["dropped"],
+        "classes_present": split.summary["classes_present"],
+    }
+    reason = skip_reason(settings, split.summary)
+    _write_outputs(settings, job.name, split, decision="skipped" if reason else "started", reason=reason)
+
+    if reason:
+        _alert(settings, f"Training not started for labeling job {job.name}", reason, split.summary)
+        result[job_key] = None
+        return _finish(result, "skipped", reason)
+
+    if tuning:
+        request = build_tuning_job_request(settings, job, train_count=totals["train"])
+        create = sagemaker.create_hyper_parameter_tuning_job
+    else:
+        request = build_training_job_request(settings, job, train_count=totals["train"])
+        create = sagemaker.create_training_job
+    try:
+        create(**request)
+    except ClientError as error:
+        if not is_already_exists_error(error.response):
+            raise
+        return _finish(result, "already_started", f"SageMaker says: {_message(error)}")
+    return _finish(result, "started", f"started {job_key.replace('_', ' ')} {job_name}")
+
+
+# --- event and SageMaker/S3 reading ---------------------------------------------------------
+
+
+def parse_event(event: Any) -> tuple[str, str]:
+    """(labeling job name, status) from the EventBridge event; ValueError naming what is wrong."""
+    if not isinstance(event, Mapping):
+        raise ValueError(f"expected an EventBridge event object, got {type(event).__name__}")
+    detail_type = event.get("detail-type")
+    if detail_type != DETAIL_TYPE:
+        raise ValueError(f"event detail-type is {detail_type!r}; this function handles {DETAIL_TYPE!r}")
+    resources = event.get("resources")
+    if not isinstance(resources, list) or not resources:
+        raise ValueError(
+            "event.resources must list the labeling job ARN (SageMaker puts the job name only "
+            f"there), got {resources!r}"
+        )
+    detail = event.get("detail")
+    status = detail.get("LabelingJobStatus") if isinstance(detail, Mapping) else None
+    if not isinstance(status, str) or not status:
+        raise ValueError(f"event.detail.LabelingJobStatus is missing; detail = {detail!r}")
+    return job_name_from_arn(resources[0]), status
+
+
+def describe_labeling_job(sagemaker: Any, region: str, name: str) -> LabelingJob:
+    description = sagemaker.describe_labeling_job(LabelingJobName=name)
+    output_uri = (description.get("LabelingJobOutput") or {}).get("OutputDatasetS3Uri")
+    if not output_uri:
+        raise ValueError(
+            f"labeling job {name} has no LabelingJobOutput.OutputDatasetS3Uri "
+            f"(status {description.get('LabelingJobStatus')}); nothing to train on"
+        )
+    categories_uri = description.get("LabelCategoryConfigS3Uri")
+    if not categories_uri:
+        raise ValueError(
+            f"labeling job {name} has no LabelCategoryConfigS3Uri: the class index order "
+            "(and num_classes) comes from that file"
+        )
+    bucket, key = parse_s3_uri(categories_uri)
+    document = client("s3", region).get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        categories = parse_label_categories(document)
+    except ValueError as error:
+        raise ValueError(f"{categories_uri}: {error}") from None
+    return LabelingJob(
+        name=name,
+        label_attribute=description["LabelAttributeName"],
+        categories=categories,
+        output_manifest_uri=output_uri,
+    )
+
+
+def read_lines(region: str, uri: str) -> Iterable[bytes]:
+    """The lines of an S3 object, streamed: never the whole object in memory."""
+    bucket, key = parse_s3_uri(uri)
+    body = client("s3", region).get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        yield from body.iter_lines(chunk_size=READ_CHUNK_BYTES)
+    finally:
+        body.close()
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise ValueError(f"expected an s3://bucket/key URI, got {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket or not key:
+        raise ValueError(f"expected an s3://bucket/key URI, got {uri!r}")
+    return bucket, key
+
+
+def _job_exists(sagemaker: Any, name: str, *, tuning: bool) -> bool:
+    try:
+        if tuning:
+            sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        else:
+            sagemaker.describe_training_job(TrainingJobName=name)
+    except ClientError as error:
+        if is_not_found_error(error.response):
+            return False
+        raise
+    return True
+
+
+# --- writing and alerting --------------------------------------------------------------------
+
+
+def _write_outputs(
+    settings: TrainingSettings, name: str, split: ManifestSplit, *, decision: str, reason: str | None
+) -> None:
+    s3 = client("s3", settings.region)
+    for channel, lines in (("train", split.train), ("validation", split.validation)):
+        # Through a temporary file: joining the lines in memory would hold the manifest twice.
+        with tempfile.TemporaryFile() as spool:
+            write_manifest(lines, spool)
+            spool.seek(0)
+            s3.put_object(
+                Bucket=settings.bucket,
+                Key=manifest_key(settings, name, f"{channel}.manifest"),
+                Body=spool,
+                ContentType="application/jsonlines",
+            )
+    summary = {**split.summary, "decision": decision, "reason": reason}
+    # Written last: its presence says the manifests next to it are complete.
+    s3.put_object(
+        Bucket=settings.bucket,
+        Key=manifest_key(settings, name, "summary.json"),
+        Body=json.dumps(summary, indent=2).encode(),
+        ContentType="application/json",
+    )
+
+
+def _alert(settings: TrainingSettings, subject: str, reason: str, summary: Mapping[str, Any]) -> None:
+    message = "\n".join(
+        [
+            reason,
+            "",
+            f"Split summary: s3://{settings.bucket}/"
+            f"{manifest_key(settings, summary['labeling_job'], 'summary.json')}",
+            f"Totals: {json.dumps(summary['totals'])}",
+            f"Dropped by reason: {json.dumps(summary['dropped'])}",
+        ]
+    )
+    client("sns", settings.region).publish(
+        TopicArn=settings.topic_arn, Subject=sns_subject(subject), Message=message
+    )
+    _log("alert_published", subject=subject, reason=reason)
+
+
+def sns_subject(text: str) -> str:
+    # SNS subjects: ASCII, no line breaks, at most 100 characters.
+    cleaned = " ".join(text.encode("ascii", "replace").decode().split())
+    return cleaned if len(cleaned) <= 100 else cleaned[:97] + "..."
+
+
+# --- errors and logging ------------------------------------------------------------------------
+
+
+def _message(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Message", ""))
+
+
+def _finish(result: dict[str, Any], decision: str, reason: str) -> dict[str, Any]:
+    result.update(decision=decision, reason=reason)
+    _log("start_training", **result)
+    return result
+
+
+def _log(message: str, **fields: Any) -> None:
+    # One JSON object per line: CloudWatch Logs Insights parses the fields.
+    print(json.dumps({"message": message, **fields}, default=str, sort_keys=True))

@@ -1,0 +1,510 @@
+"""The start_training Lambda handler, end to end against the moto server (real HTTP on loopback).
+
+Moto implements S3, SNS, SQS and CreateTrainingJob/CreateHyperParameterTuningJob, but not
+DescribeLabelingJob. Only that one call is stubbed: `SageMakerWithLabelingJobs` delegates every
+other call to the moto-backed client and answers DescribeLabelingJob through a `Stubber`ed real
+client, so the request and the canned response are both validated against botocore's model.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+import start_training
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from manifests import split_manifest
+from start_training import handler, parse_event, parse_s3_uri, sns_subject
+
+from demo.emulator import Emulator
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+CATEGORIES = ["Airplane", "Automobile", "Bird", "Cat"]
+DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
+
+
+def labeling_event(name: str, status: str = "Completed") -> dict[str, Any]:
+    """The EventBridge event as SageMaker sends it: the job name only in `resources`."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": DETAIL_TYPE,
+        "source": "aws.sagemaker",
+        "account": ACCOUNT,
+        "time": "2024-01-01T12:00:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/{name}"],
+        "detail": {"LabelingJobStatus": status},
+    }
+
+
+def manifest_lines(attribute: str, counts: dict[int, int], *, failed: int = 0, junk: bool = False) -> list[bytes]:
+    lines: list[bytes] = []
+    n = 0
+    for index, count in counts.items():
+        for _ in range(count):
+            n += 1
+            lines.append(
+                json.dumps(
+                    {
+                        "source-ref": f"s3://images/img-{n:05d}.jpg",
+                        attribute: index if n % 3 else str(index),
+                        f"{attribute}-metadata": {
+                            "class-name": CATEGORIES[index],
+                            "confidence": 0.9,
+                            "type": "groundtruth/image-classification",
+                            "job-name": f"labeling-job/{attribute}",
+                            "human-annotated": "yes",
+                            "creation-date": "2024-01-01T00:00:00.000000",
+                        },
+                    }
+                ).encode()
+            )
+    for k in range(failed):
+        lines.append(
+            json.dumps(
+                {
+                    "source-ref": f"s3://images/failed-{k}.jpg",
+                    f"{attribute}-metadata": {"failure-reason": "ClientError: timed out", "job-name": "x"},
+                }
+            ).encode()
+        )
+    if junk:
+        lines += [b"", b"{not json", json.dumps({"source-ref": "s3://x.jpg", attribute: 9}).encode()]
+    return lines
+
+
+def describe_response(name: str, bucket: str, *, categories: bool = True) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "LabelingJobStatus": "Completed",
+        "LabelCounters": {"TotalLabeled": 10, "HumanLabeled": 10, "MachineLabeled": 0, "Unlabeled": 0},
+        "CreationTime": datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
+        "LastModifiedTime": datetime.datetime(2024, 1, 1, 1, tzinfo=datetime.UTC),
+        "JobReferenceCode": "ref",
+        "LabelingJobName": name,
+        "LabelingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/{name}",
+        "LabelAttributeName": name,
+        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": f"s3://{bucket}/input.manifest"}}},
+        "OutputConfig": {"S3OutputPath": f"s3://{bucket}/output/"},
+        "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/Exec",
+        "HumanTaskConfig": {
+            "WorkteamArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/team",
+            "UiConfig": {"UiTemplateS3Uri": f"s3://{bucket}/template.liquid"},
+            "PreHumanTaskLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:PRE-ImageMultiClass",
+            "TaskTitle": "Classify",
+            "TaskDescription": "Pick one",
+            "NumberOfHumanWorkersPerDataObject": 1,
+            "TaskTimeLimitInSeconds": 300,
+            "AnnotationConsolidationConfig": {
+                "AnnotationConsolidationLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:ACS-ImageMultiClass"
+            },
+        },
+        "LabelingJobOutput": {"OutputDatasetS3Uri": f"s3://{bucket}/output/{name}/manifests/output/output.manifest"},
+    }
+    if categories:
+        response["LabelCategoryConfigS3Uri"] = f"s3://{bucket}/categories/{name}.json"
+    return response
+
+
+class SageMakerWithLabelingJobs:
+    """The moto-backed SageMaker client plus DescribeLabelingJob answered via Stubber."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._stubbed = boto3.client("sagemaker", region_name=REGION)
+        self._stubber = Stubber(self._stubbed)
+        self._stubber.activate()
+        self.descriptions: dict[str, dict[str, Any]] = {}
+        self.describe_calls: list[str] = []
+
+    def describe_labeling_job(self, **kwargs: Any) -> dict[str, Any]:
+        name = kwargs.get("LabelingJobName", "")
+        self.describe_calls.append(name)
+        if name in self.descriptions:
+            self._stubber.add_response("describe_labeling_job", self.descriptions[name], expected_params=kwargs)
+        else:
+            self._stubber.add_client_error(
+                "describe_labeling_job", "ResourceNotFound", f"Could not find labeling job {name}"
+            )
+        return self._stubbed.describe_labeling_job(**kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._real, attribute)
+
+
+@dataclass
+class Aws:
+    bucket: str
+    topic_arn: str
+    queue_url: str
+    settings: dict[str, Any]
+    sagemaker: SageMakerWithLabelingJobs
+    s3: Any = field(default_factory=lambda: boto3.client("s3", region_name=REGION))
+    sqs: Any = field(default_factory=lambda: boto3.client("sqs", region_name=REGION))
+
+    def labeling_job(
+        self, make_lines: Callable[[str], list[bytes]], *, newline: bytes = b"\n"
+    ) -> tuple[str, list[bytes]]:
+        """A completed labeling job (unique name) whose output manifest is `make_lines(name)`
+        (the label attribute is the job name, as the console names it)."""
+        name = f"gt-demo-{uuid.uuid4().hex[:12]}"
+        lines = make_lines(name)
+        description = describe_response(name, self.bucket)
+        self.sagemaker.descriptions[name] = description
+        bucket, key = parse_s3_uri(description["LabelingJobOutput"]["OutputDatasetS3Uri"])
+        self.s3.put_object(Bucket=bucket, Key=key, Body=b"".join(raw + newline for raw in lines))
+        document = {"document-version": "2018-11-28", "labels": [{"label": label} for label in CATEGORIES]}
+        bucket, key = parse_s3_uri(description["LabelCategoryConfigS3Uri"])
+        self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode())
+        return name, lines
+
+    def read(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
+
+    def use_settings(self, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
+        self.settings.update(changes)
+        monkeypatch.setenv("TRAINING_SETTINGS", json.dumps(self.settings))
+
+
+def training_settings(bucket: str, topic_arn: str) -> dict[str, Any]:
+    return {
+        "region": REGION,
+        "account": ACCOUNT,
+        "bucket": bucket,
+        "prefix": "ground-truth-demo",
+        "job_prefix": "gt-demo",
+        "role_arn": f"arn:aws:iam::{ACCOUNT}:role/Exec",
+        "image_uri": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+        "instance_type": "ml.p3.2xlarge",
+        "instance_count": 1,
+        "volume_gb": 50,
+        "max_runtime_seconds": 3600,
+        "spot": True,
+        "max_wait_seconds": 7200,
+        "validation_fraction": 0.2,
+        "min_labeled_objects": 10,
+        "hyperparameters": {"image_shape": "3,224,224", "num_layers": "18", "epochs": "10", "learning_rate": "0.01"},
+        "tuning": {
+            "enabled": False,
+            "max_jobs": 4,
+            "max_parallel_jobs": 2,
+            "early_stopping": "Auto",
+            "ranges": {"learning_rate": {"type": "continuous", "min": 0.0001, "max": 0.1, "scaling": "Logarithmic"}},
+        },
+        "topic_arn": topic_arn,
+        "tags": {"project": "ground-truth-demo"},
+    }
+
+
+@pytest.fixture
+def aws(_no_real_aws: None, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
+    monkeypatch.setattr(start_training, "_clients", {})
+    suffix = uuid.uuid4().hex[:12]
+    bucket = f"sagemaker-test-{suffix}"  # the moto server lives for the whole session
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic_arn = sns.create_topic(Name=f"alerts-{suffix}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"alerts-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    sagemaker = SageMakerWithLabelingJobs(boto3.client("sagemaker", region_name=REGION))
+    start_training._clients[("sagemaker", REGION)] = sagemaker
+    state = Aws(bucket, topic_arn, queue_url, training_settings(bucket, topic_arn), sagemaker)
+    state.use_settings(monkeypatch)
+    yield state
+
+
+def training_prefix(name: str) -> str:
+    return f"ground-truth-demo/training/{name}"
+
+
+# --- full flow against the emulator ----------------------------------------------------------
+
+
+def test_completed_labeling_job_starts_training(aws: Aws) -> None:
+    name, lines = aws.labeling_job(lambda name: manifest_lines(name, {0: 20, 1: 15, 2: 6}, failed=3, junk=True))
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "started"
+    assert result["training_job"] == name
+    assert result["counts"]["input_lines"] == 41 + 3 + 3
+    assert result["counts"]["kept"] == 41
+    assert result["counts"]["train"] + result["counts"]["validation"] == 41
+    assert result["counts"]["dropped_by_reason"]["failed"] == 3
+
+    # the manifests are the original lines, split exactly as the pure function splits them
+    expected = split_manifest(lines, label_attribute=name, categories=CATEGORIES, labeling_job_name=name)
+    assert aws.read(f"{training_prefix(name)}/train.manifest").splitlines() == expected.train
+    assert aws.read(f"{training_prefix(name)}/validation.manifest").splitlines() == expected.validation
+    summary = json.loads(aws.read(f"{training_prefix(name)}/summary.json"))
+    assert summary["decision"] == "started"
+    assert summary["totals"] == expected.summary["totals"]
+    assert [c["validation"] for c in summary["classes"]] == [4, 3, 1, 0]
+
+    job = aws.sagemaker.describe_training_job(TrainingJobName=name)
+    channels = {channel["ChannelName"]: channel for channel in job["InputDataConfig"]}
+    assert set(channels) == {"train", "validation"}
+    for channel_name, channel in channels.items():
+        source = channel["DataSource"]["S3DataSource"]
+        assert source["S3DataType"] == "AugmentedManifestFile"
+        assert source["S3Uri"] == f"s3://{aws.bucket}/{training_prefix(name)}/{channel_name}.manifest"
+        assert source["AttributeNames"] == ["source-ref", name]
+        assert source["S3DataDistributionType"] == "FullyReplicated"
+        assert channel["ContentType"] == "application/x-recordio"
+        assert channel["RecordWrapperType"] == "RecordIO"
+        assert channel["InputMode"] == "Pipe"
+    assert job["HyperParameters"]["num_classes"] == "4"  # categories, not classes present
+    assert job["HyperParameters"]["num_training_samples"] == str(len(expected.train))
+    assert job["HyperParameters"]["learning_rate"] == "0.01"
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert job["CheckpointConfig"]["S3Uri"] == f"s3://{aws.bucket}/ground-truth-demo/checkpoints/{name}/"
+    tags = aws.sagemaker.list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]
+    assert {"Key": "labeling-job", "Value": name} in tags
+    assert aws.alerts() == []
+
+
+def test_duplicate_deliveries_start_exactly_one_training_job(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    event = labeling_event(name)
+
+    results = [handler(event, None) for _ in range(3)]
+
+    assert [r["decision"] for r in results] == ["started", "already_started", "already_started"]
+    assert all(r["training_job"] == name for r in results)
+    jobs = aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
+    assert [job["TrainingJobName"] for job in jobs] == [name]
+    # The redeliveries stopped at the existence check: they neither re-read the labeling job
+    # nor re-created the job (the emulator would silently replace it: see test below).
+    assert aws.sagemaker.describe_calls == [name]
+
+
+def test_emulator_silently_replaces_a_duplicate_training_job(aws: Aws) -> None:
+    """Why the handler looks before it creates: moto answers 200 to a duplicate name and
+    overwrites the job, where SageMaker answers ResourceInUse. If moto starts refusing, this
+    test fails and the check-first could be revisited."""
+    name = f"gt-demo-{uuid.uuid4().hex[:12]}"
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "image", "TrainingInputMode": "Pipe"},
+        "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/Exec",
+        "OutputDataConfig": {"S3OutputPath": f"s3://{aws.bucket}/models/"},
+        "ResourceConfig": {"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "HyperParameters": {"epochs": "1"},
+    }
+    aws.sagemaker.create_training_job(**request)
+    request["HyperParameters"] = {"epochs": "2"}
+    aws.sagemaker.create_training_job(**request)  # no error
+    job = aws.sagemaker.describe_training_job(TrainingJobName=name)
+    assert job["HyperParameters"] == {"epochs": "2"}
+    assert job["TrainingJobStatus"] == "Completed"  # moto completes jobs at once
+
+
+def test_tuning_enabled_starts_one_tuning_job(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    aws.use_settings(monkeypatch, tuning={**aws.settings["tuning"], "enabled": True})
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 3: 10}))
+
+    first = handler(labeling_event(name), None)
+    second = handler(labeling_event(name), None)
+
+    assert first["decision"] == "started"
+    assert first["tuning_job"] == name  # 20 characters: fits the 32 limit unchanged
+    assert "training_job" not in first
+    assert second["decision"] == "already_started"
+    tuning = aws.sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    config = tuning["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation:accuracy"}
+    static = tuning["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert "learning_rate" not in static
+    assert static["num_training_samples"] == "16"
+    assert aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
+
+
+def test_too_few_labeled_objects_alert_and_start_nothing(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 3, 1: 2}, failed=6))
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "skipped"
+    assert result["training_job"] is None
+    assert "only 5 of 11 manifest lines" in result["reason"]
+    assert aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
+    alerts = aws.alerts()
+    assert len(alerts) == 1
+    assert alerts[0]["Subject"] == f"Training not started for labeling job {name}"
+    assert "min_labeled_objects is 10" in alerts[0]["Message"]
+    assert "failed 6" in alerts[0]["Message"]
+    summary = json.loads(aws.read(f"{training_prefix(name)}/summary.json"))
+    assert summary["decision"] == "skipped"
+    assert summary["reason"] == result["reason"]
+
+
+def test_a_single_class_alerts_and_starts_nothing(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {2: 30}))
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "skipped"
+    assert "cover 1 class(es) (Bird)" in result["reason"]
+    assert aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
+    assert len(aws.alerts()) == 1
+
+
+def test_crlf_manifest_read_in_small_chunks(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(start_training, "READ_CHUNK_BYTES", 1)  # every boundary, incl. \r|\n
+    name, lines = aws.labeling_job(lambda name: manifest_lines(name, {0: 8, 1: 8}), newline=b"\r\n")
+
+    result = handler(labeling_event(name), None)
+
+    assert result["counts"]["input_lines"] == 16
+    assert result["counts"]["dropped_by_reason"]["blank"] == 0
+    written = aws.read(f"{training_prefix(name)}/train.manifest") + aws.read(
+        f"{training_prefix(name)}/validation.manifest"
+    )
+    assert sorted(written.splitlines()) == sorted(lines)  # no line cut at a chunk boundary
+    assert b"\r" not in written
+
+
+def test_missing_category_file_is_a_clear_error(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 5}))
+    del aws.sagemaker.descriptions[name]["LabelCategoryConfigS3Uri"]
+    with pytest.raises(ValueError, match="has no LabelCategoryConfigS3Uri"):
+        handler(labeling_event(name), None)
+
+
+def test_race_with_a_concurrent_delivery_counts_as_started(aws: Aws) -> None:
+    """The existence check passed, then another invocation created the job first: SageMaker
+    answers ResourceInUse, which is success (manifests written by both are identical)."""
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    stubbed = boto3.client("sagemaker", region_name=REGION)
+    stubber = Stubber(stubbed)
+    stubber.add_client_error(
+        "describe_training_job",
+        "ValidationException",
+        "Requested resource not found.",
+        expected_params={"TrainingJobName": name},
+    )
+    stubber.add_client_error(
+        "create_training_job",
+        "ResourceInUse",
+        "Training job names must be unique within an AWS account and region, and a training job "
+        f"with this name already exists (arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{name})",
+    )
+    aws.sagemaker._real = stubbed
+    with stubber:
+        result = handler(labeling_event(name), None)
+        stubber.assert_no_pending_responses()
+    assert result["decision"] == "already_started"
+    assert "already exists" in result["reason"]
+
+
+def test_other_create_errors_propagate(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    stubbed = boto3.client("sagemaker", region_name=REGION)
+    stubber = Stubber(stubbed)
+    stubber.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
+    stubber.add_client_error("create_training_job", "ResourceLimitExceeded", "account-level service limit")
+    aws.sagemaker._real = stubbed
+    with stubber, pytest.raises(ClientError, match="ResourceLimitExceeded"):
+        handler(labeling_event(name), None)
+
+
+# --- decisions without AWS calls ---------------------------------------------------------------
+
+
+@pytest.fixture
+def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = training_settings("sagemaker-unused", f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts")
+    monkeypatch.setenv("TRAINING_SETTINGS", json.dumps(settings))
+
+    def refuse(service: str, region: str) -> Any:
+        raise AssertionError(f"unexpected {service} client")
+
+    monkeypatch.setattr(start_training, "client", refuse)
+
+
+@pytest.mark.parametrize("status", ["Failed", "Stopped", "InProgress"])
+def test_unfinished_labeling_jobs_are_ignored(no_aws: None, status: str) -> None:
+    result = handler(labeling_event("gt-demo-1", status), None)
+    assert result["decision"] == "ignored"
+    assert status in result["reason"]
+
+
+def test_other_prefixes_are_ignored(no_aws: None) -> None:
+    result = handler(labeling_event("someone-elses-job"), None)
+    assert result["decision"] == "ignored"
+    assert "'gt-demo'" in result["reason"]
+
+
+def test_missing_settings_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRAINING_SETTINGS", raising=False)
+    with pytest.raises(ValueError, match="TRAINING_SETTINGS is not set"):
+        handler(labeling_event("gt-demo-1"), None)
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ([], "expected an EventBridge event object, got list"),
+        ({"detail-type": "SageMaker Training Job State Change"}, "this function handles"),
+        ({"detail-type": DETAIL_TYPE, "detail": {"LabelingJobStatus": "Completed"}}, "event.resources must list"),
+        ({"detail-type": DETAIL_TYPE, "resources": [], "detail": {}}, "event.resources must list"),
+        (
+            {"detail-type": DETAIL_TYPE, "resources": ["arn:aws:sagemaker:us-east-1:1:labeling-job/x"], "detail": {}},
+            "LabelingJobStatus is missing",
+        ),
+        (
+            {"detail-type": DETAIL_TYPE, "resources": ["gt-demo-1"], "detail": {"LabelingJobStatus": "Completed"}},
+            "is not a labeling job ARN",
+        ),
+    ],
+)
+def test_bad_events_say_what_is_wrong(event: Any, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        parse_event(event)
+
+
+def test_parse_event() -> None:
+    assert parse_event(labeling_event("gt-demo-7", "Failed")) == ("gt-demo-7", "Failed")
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("s3://bucket/a/b.manifest", ("bucket", "a/b.manifest")),
+        ("s3://bucket/key with space", ("bucket", "key with space")),
+    ],
+)
+def test_parse_s3_uri(uri: str, expected: tuple[str, str]) -> None:
+    assert parse_s3_uri(uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["", "https://bucket/key", "s3://bucket", "s3://bucket/", "s3:///key"])
+def test_parse_s3_uri_rejects(uri: str) -> None:
+    with pytest.raises(ValueError, match="s3://bucket/key"):
+        parse_s3_uri(uri)
+
+
+def test_sns_subject_is_short_ascii_one_line() -> None:
+    subject = sns_subject("Trainíng\nnot started " + "x" * 200)
+    assert subject.isascii()
+    assert "\n" not in subject
+    assert len(subject) == 100
+    assert subject.endswith("...")
