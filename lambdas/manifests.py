@@ -19,7 +19,7 @@ import json
 import math
 import random
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -278,6 +278,23 @@ def write_manifest(lines: Iterable[bytes], out: BinaryIO) -> int:
     if batch:
         written += out.write(b"\n".join(batch) + b"\n")
     return written
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Split a stream of byte chunks (`Body.iter_chunks()`, a file read in blocks) into lines.
+
+    On `\\n` only, as JSON Lines defines them; a `\\r` before it is left for `split_manifest`
+    to strip. Memory: one chunk plus one partial line.
+    """
+    pending = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
 
 
 def parse_label_categories(document: bytes | str) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from manifests import (
     DROP_REASONS,
     LabelReader,
     choose_validation_ordinals,
+    iter_lines,
     parse_label_categories,
     split_manifest,
     validation_count,
@@ -502,6 +503,41 @@ def test_split_properties(
     assert again.train == result.train
     assert again.validation == result.validation
     assert again.summary == summary
+
+
+# --- reading a stream of chunks -------------------------------------------------------------
+
+
+def chunked(data: bytes, size: int) -> list[bytes]:
+    return [data[k : k + size] for k in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 10_000])
+def test_iter_lines_reassembles_lines_across_chunks(size: int) -> None:
+    lines = [line(k % 5, n=k) for k in range(20)]
+    data = b"\n".join(lines) + b"\n"
+    assert list(iter_lines(chunked(data, size))) == lines
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 64])
+def test_iter_lines_keeps_blank_lines_and_a_last_line_without_newline(size: int) -> None:
+    data = b"a\n\nb\n  \nc"
+    assert list(iter_lines(chunked(data, size))) == [b"a", b"", b"b", b"  ", b"c"]
+
+
+def test_iter_lines_of_nothing() -> None:
+    assert list(iter_lines([])) == []
+    assert list(iter_lines([b"", b""])) == []
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13])
+def test_crlf_manifest_in_chunks_splits_cleanly(size: int) -> None:
+    lines = [line(k % 2, n=k) for k in range(12)]
+    data = b"\r\n".join(lines) + b"\r\n"
+    result = split(iter_lines(chunked(data, size)))
+    assert result.summary["totals"]["input_lines"] == 12
+    assert result.summary["dropped"]["blank"] == 0
+    assert sorted(result.train + result.validation) == sorted(lines)
 
 
 # --- label categories -------------------------------------------------------------------------
