@@ -1,0 +1,392 @@
+"""Lambda: a training (or tuning) job of ours finished -> create the SageMaker model, or alert.
+
+Triggered by the EventBridge events "SageMaker Training Job State Change" and "SageMaker
+HyperParameter Tuning Job State Change".
+
+- Completed training job: CreateModel from its artifacts, unless the job belongs to a tuning job
+  (the tuning job's completion registers its best training job instead).
+- Completed tuning job: CreateModel from its best training job.
+- Optionally also a model package (PendingManualApproval) in a model package group.
+- Failed/Stopped: an SNS alert with the failure reason.
+
+Idempotent: the model name is derived from the training job, an existing model or package for
+that training job is found before creating, and "already exists" counts as success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from naming import MODEL_NAME_MAX, derive_name, is_already_exists_error, is_not_found_error
+
+SETTINGS_VARIABLE = "MODEL_SETTINGS"
+
+TRAINING_DETAIL_TYPE = "SageMaker Training Job State Change"
+TUNING_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
+FAILED_STATUSES = ("Failed", "Stopped")
+
+# What the built-in image-classification inference container accepts and answers.
+INFERENCE_CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image")
+INFERENCE_RESPONSE_TYPES = ("application/json",)
+# Recorded on every model package so a redelivered event can find the one it already made.
+TRAINING_JOB_PROPERTY = "training-job"
+
+
+class SettingsError(ValueError):
+    """The settings JSON is missing a key or has a bad value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    region: str
+    account: str
+    job_prefix: str
+    role_arn: str
+    image_uri: str
+    register_package: bool
+    package_group_name: str | None
+    topic_arn: str
+    tags: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ModelSettings:
+        environ = os.environ if environ is None else environ
+        text = environ.get(SETTINGS_VARIABLE)
+        if text is None:
+            raise SettingsError(
+                f"environment variable {SETTINGS_VARIABLE} is not set; the stack passes the "
+                "model settings as JSON in it"
+            )
+        return cls.from_json(text)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSettings:
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise SettingsError(f"{SETTINGS_VARIABLE} is not valid JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"{SETTINGS_VARIABLE} must be a JSON object")
+
+        def text_value(key: str) -> str:
+            if key not in data:
+                raise SettingsError(f"{SETTINGS_VARIABLE}.{key} is missing")
+            value = data[key]
+            if not isinstance(value, str) or not value:
+                raise SettingsError(
+                    f"{SETTINGS_VARIABLE}.{key} = {value!r} is invalid: expected a non-empty string"
+                )
+            return value
+
+        register = data.get("register_package", False)
+        if type(register) is not bool:
+            raise SettingsError(
+                f"{SETTINGS_VARIABLE}.register_package = {register!r} is invalid: expected true or false"
+            )
+        group = data.get("package_group_name")
+        if register and (not isinstance(group, str) or not group):
+            raise SettingsError(
+                f"{SETTINGS_VARIABLE}.package_group_name = {group!r} is invalid: registering model "
+                "packages (register_package = true) needs the model package group's name"
+            )
+        tags = data.get("tags", {})
+        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+            raise SettingsError(f"{SETTINGS_VARIABLE}.tags = {tags!r} is invalid: expected an object of strings")
+        return cls(
+            region=text_value("region"),
+            account=text_value("account"),
+            job_prefix=text_value("job_prefix"),
+            role_arn=text_value("role_arn"),
+            image_uri=text_value("image_uri"),
+            register_package=register,
+            package_group_name=group if register else None,
+            topic_arn=text_value("topic_arn"),
+            tags=MappingProxyType(dict(tags)),
+        )
+
+
+@dataclass(frozen=True)
+class JobStateChange:
+    kind: str  # "training" or "tuning"
+    name: str
+    status: str
+    detail: Mapping[str, Any]
+
+
+# --- clients (same pattern as start_training: lazy, cached, replaceable in tests) -------------
+
+_clients: dict[tuple[str, str], Any] = {}
+
+
+def client(service: str, region: str) -> Any:
+    key = (service, region)
+    if key not in _clients:
+        _clients[key] = boto3.client(service, region_name=region)
+    return _clients[key]
+
+
+# --- handler -------------------------------------------------------------------------------
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    settings = ModelSettings.from_env()
+    change = parse_event(event)
+    result: dict[str, Any] = {f"{change.kind}_job": change.name, "status": change.status}
+    if not change.name.startswith(settings.job_prefix):
+        return _finish(result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
+
+    sagemaker = client("sagemaker", settings.region)
+    if change.status in FAILED_STATUSES:
+        return _on_failure(settings, sagemaker, change, result)
+    if change.status != "Completed":
+        return _finish(result, "ignored", f"status {change.status} needs no action")
+
+    if change.kind == "training":
+        training = sagemaker.describe_training_job(TrainingJobName=change.name)
+        if training.get("TuningJobArn"):
+            return _finish(
+                result,
+                "ignored",
+                f"part of tuning job {training['TuningJobArn'].rsplit('/', 1)[-1]}; its completion "
+                "registers the best training job",
+            )
+        return _register(settings, sagemaker, training, result, tuning_job=None)
+
+    tuning = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=change.name)
+    best = (tuning.get("BestTrainingJob") or {}).get("TrainingJobName")
+    if not best:
+        reason = f"tuning job {change.name} completed without a best training job"
+        _alert(settings, f"No model from tuning job {change.name}", reason)
+        return _finish(result, "alerted", reason)
+    training = sagemaker.describe_training_job(TrainingJobName=best)
+    return _register(settings, sagemaker, training, result, tuning_job=change.name)
+
+
+def parse_event(event: Any) -> JobStateChange:
+    """The job state change in an EventBridge event; ValueError naming what is wrong."""
+    if not isinstance(event, Mapping):
+        raise ValueError(f"expected an EventBridge event object, got {type(event).__name__}")
+    detail_type = event.get("detail-type")
+    if detail_type == TRAINING_DETAIL_TYPE:
+        kind, name_key, status_key = "training", "TrainingJobName", "TrainingJobStatus"
+    elif detail_type == TUNING_DETAIL_TYPE:
+        kind, name_key = "tuning", "HyperParameterTuningJobName"
+        status_key = "HyperParameterTuningJobStatus"
+    else:
+        raise ValueError(
+            f"event detail-type is {detail_type!r}; this function handles "
+            f"{TRAINING_DETAIL_TYPE!r} and {TUNING_DETAIL_TYPE!r}"
+        )
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise ValueError(f"event.detail must be an object, got {detail!r}")
+    for key in (name_key, status_key):
+        if not isinstance(detail.get(key), str) or not detail[key]:
+            raise ValueError(f"event.detail.{key} is missing for a {detail_type!r} event")
+    return JobStateChange(kind=kind, name=detail[name_key], status=detail[status_key], detail=detail)
+
+
+# --- requests (pure) ---------------------------------------------------------------------------
+
+
+def model_name(training_job_name: str) -> str:
+    return derive_name(training_job_name, max_length=MODEL_NAME_MAX)
+
+
+def build_create_model_request(
+    settings: ModelSettings, *, training_job_name: str, model_data_url: str, tuning_job_name: str | None
+) -> dict[str, Any]:
+    return {
+        "ModelName": model_name(training_job_name),
+        "PrimaryContainer": {"Image": settings.image_uri, "ModelDataUrl": model_data_url},
+        "ExecutionRoleArn": settings.role_arn,
+        "Tags": _tags(settings, training_job_name, tuning_job_name),
+    }
+
+
+def build_model_package_request(
+    settings: ModelSettings, *, training_job_name: str, model_data_url: str, tuning_job_name: str | None
+) -> dict[str, Any]:
+    if not settings.package_group_name:
+        raise ValueError("package_group_name is required to register a model package")
+    source = f"tuning job {tuning_job_name}, " if tuning_job_name else ""
+    return {
+        "ModelPackageGroupName": settings.package_group_name,
+        "ModelPackageDescription": f"Image classifier from {source}training job {training_job_name}",
+        # A person approves before anything deploys it.
+        "ModelApprovalStatus": "PendingManualApproval",
+        "InferenceSpecification": {
+            "Containers": [{"Image": settings.image_uri, "ModelDataUrl": model_data_url}],
+            "SupportedContentTypes": list(INFERENCE_CONTENT_TYPES),
+            "SupportedResponseMIMETypes": list(INFERENCE_RESPONSE_TYPES),
+        },
+        "CustomerMetadataProperties": {TRAINING_JOB_PROPERTY: training_job_name},
+        "Tags": _tags(settings, training_job_name, tuning_job_name),
+    }
+
+
+def _tags(settings: ModelSettings, training_job_name: str, tuning_job_name: str | None) -> list[dict[str, str]]:
+    tags = {**settings.tags, "training-job": training_job_name}
+    if tuning_job_name:
+        tags["tuning-job"] = tuning_job_name
+    return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
+
+
+# --- AWS side ------------------------------------------------------------------------------
+
+
+def _register(
+    settings: ModelSettings,
+    sagemaker: Any,
+    training: Mapping[str, Any],
+    result: dict[str, Any],
+    *,
+    tuning_job: str | None,
+) -> dict[str, Any]:
+    training_name = training["TrainingJobName"]
+    model_data = (training.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    if not model_data:
+        raise ValueError(f"training job {training_name} has no ModelArtifacts.S3ModelArtifacts")
+    request = build_create_model_request(
+        settings, training_job_name=training_name, model_data_url=model_data, tuning_job_name=tuning_job
+    )
+    result.update(training_job=training_name, model=request["ModelName"], model_data=model_data)
+
+    created = _create_model_once(sagemaker, request)
+    result["model_created"] = created
+    if settings.register_package:
+        arn, package_created = _create_model_package_once(
+            sagemaker,
+            build_model_package_request(
+                settings, training_job_name=training_name, model_data_url=model_data, tuning_job_name=tuning_job
+            ),
+        )
+        result.update(model_package=arn, model_package_created=package_created)
+        created = created or package_created
+    decision = "registered" if created else "already_registered"
+    return _finish(result, decision, f"model {request['ModelName']} from {model_data}")
+
+
+def _create_model_once(sagemaker: Any, request: Mapping[str, Any]) -> bool:
+    """Create the model unless it exists; True if this call created it."""
+    # Looked up first because not every endpoint refuses a duplicate (the local emulator
+    # silently accepts one); the error check below covers a concurrent duplicate delivery.
+    try:
+        sagemaker.describe_model(ModelName=request["ModelName"])
+        return False
+    except ClientError as error:
+        if not is_not_found_error(error.response):
+            raise
+    try:
+        sagemaker.create_model(**request)
+    except ClientError as error:
+        if is_already_exists_error(error.response):
+            return False
+        raise
+    return True
+
+
+def _create_model_package_once(sagemaker: Any, request: Mapping[str, Any]) -> tuple[str, bool]:
+    """(package ARN, created?) - an existing package for the same training job is reused.
+
+    Model packages in a group get version numbers, not names we choose, so SageMaker cannot
+    refuse a duplicate for us: look for one recorded with this training job (or, for packages
+    made by hand, the same model artifacts) first.
+    """
+    training_name = request["CustomerMetadataProperties"][TRAINING_JOB_PROPERTY]
+    model_data = request["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    existing = find_model_package(
+        sagemaker, request["ModelPackageGroupName"], training_job_name=training_name, model_data_url=model_data
+    )
+    if existing:
+        return existing, False
+    return sagemaker.create_model_package(**request)["ModelPackageArn"], True
+
+
+def find_model_package(
+    sagemaker: Any, group: str, *, training_job_name: str, model_data_url: str
+) -> str | None:
+    """ARN of a package in `group` made from this training job, or None."""
+    token: str | None = None
+    while True:
+        page = sagemaker.list_model_packages(
+            ModelPackageGroupName=group,
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            **({"NextToken": token} if token else {}),
+        )
+        for summary in page.get("ModelPackageSummaryList", []):
+            arn = summary["ModelPackageArn"]
+            package = sagemaker.describe_model_package(ModelPackageName=arn)
+            if (package.get("CustomerMetadataProperties") or {}).get(TRAINING_JOB_PROPERTY) == training_job_name:
+                return arn
+            containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+            if any(container.get("ModelDataUrl") == model_data_url for container in containers):
+                return arn
+        token = page.get("NextToken")
+        if not token:
+            return None
+
+
+def _on_failure(
+    settings: ModelSettings, sagemaker: Any, change: JobStateChange, result: dict[str, Any]
+) -> dict[str, Any]:
+    reason = change.detail.get("FailureReason")
+    if change.kind == "training":
+        tuning_arn = change.detail.get("TuningJobArn")
+        if tuning_arn is None or not reason:
+            described = _describe_quietly(sagemaker, change)
+            tuning_arn = tuning_arn or described.get("TuningJobArn")
+            reason = reason or described.get("FailureReason")
+        if tuning_arn:
+            # Tuning stops weak candidates early and tolerates failed ones; the tuning job's
+            # own state change is the one worth an alert.
+            return _finish(result, "ignored", f"part of tuning job {tuning_arn.rsplit('/', 1)[-1]}")
+    elif not reason:
+        reason = _describe_quietly(sagemaker, change).get("FailureReason")
+    reason = reason or "SageMaker gave no FailureReason"
+    kind = "Training" if change.kind == "training" else "Tuning"
+    _alert(settings, f"{kind} job {change.name} {change.status}", f"{kind} job {change.name} {change.status}: {reason}")
+    result["failure_reason"] = reason
+    return _finish(result, "alerted", reason)
+
+
+def _describe_quietly(sagemaker: Any, change: JobStateChange) -> Mapping[str, Any]:
+    """Fill in what the event left out; the alert matters more than the detail, so no raise."""
+    try:
+        if change.kind == "training":
+            return sagemaker.describe_training_job(TrainingJobName=change.name)
+        return sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=change.name)
+    except ClientError as error:
+        _log("describe_failed", job=change.name, error=str(error))
+        return {}
+
+
+def _alert(settings: ModelSettings, subject: str, message: str) -> None:
+    client("sns", settings.region).publish(
+        TopicArn=settings.topic_arn, Subject=sns_subject(subject), Message=message
+    )
+
+
+def sns_subject(text: str) -> str:
+    # SNS subjects: ASCII, no line breaks, at most 100 characters.
+    cleaned = " ".join(text.encode("ascii", "replace").decode().split())
+    return cleaned if len(cleaned) <= 100 else cleaned[:97] + "..."
+
+
+def _finish(result: dict[str, Any], decision: str, reason: str) -> dict[str, Any]:
+    result.update(decision=decision, reason=reason)
+    _log("register_model", **result)
+    return result
+
+
+def _log(message: str, **fields: Any) -> None:
+    # One JSON object per line: CloudWatch Logs Insights parses the fields.
+    print(json.dumps({"message": message, **fields}, default=str, sort_keys=True))
