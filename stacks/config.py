@@ -130,6 +130,8 @@ class WorkforceConfig:
     worker_emails: tuple[str, ...]
     mfa: str
     existing_workforce_name: str | None
+    existing_user_pool_id: str | None
+    existing_app_client_id: str | None
     workteam_arn: str | None
 
 
@@ -422,6 +424,20 @@ def _read_workforce(r: _Reader, region: str | None) -> WorkforceConfig:
         if arn_region != region:
             r.problems.append(f"{r.path}.workteam_arn is in {arn_region!r} but the stacks deploy to {region!r}; "
                               "a workteam serves labeling jobs in its own region only")
+    folded = [e.casefold() for e in emails]
+    repeated = sorted({e for e in emails if folded.count(e.casefold()) > 1})
+    if repeated:
+        r.problems.append(f"{r.path}.worker_emails lists {repeated!r} more than once (emails are case-insensitive)")
+    existing_workforce = r.optional_string("existing_workforce_name", pattern=_WORKFORCE_NAME,
+                                           allowed="a workforce name (letters, digits, '-')")
+    pool_id = r.optional_string("existing_user_pool_id", pattern=re.compile(r"^[\w-]+_[0-9a-zA-Z]+$"),
+                                allowed="a Cognito user pool id such as us-east-1_AbCdEf123")
+    client_id = r.optional_string("existing_app_client_id", pattern=re.compile(r"^[\w+]+$"),
+                                  allowed="a Cognito app client id")
+    if existing_workforce and not (pool_id and client_id):
+        r.problems.append(f"{r.path}.existing_workforce_name needs existing_user_pool_id and existing_app_client_id "
+                          "(a team must use its workforce's pool and client: `aws sagemaker describe-workforce "
+                          "--workforce-name <name>` shows them under CognitoConfig)")
     if emails and kind != "private":
         r.problems.append(f"{r.path}.worker_emails is used only when {r.path}.type = 'private'")
     config = WorkforceConfig(
@@ -431,8 +447,9 @@ def _read_workforce(r: _Reader, region: str | None) -> WorkforceConfig:
         free_of_adult_content=r.boolean("free_of_adult_content"),
         worker_emails=tuple(emails),
         mfa=r.choice("mfa", MFA_MODES),
-        existing_workforce_name=r.optional_string("existing_workforce_name", pattern=_WORKFORCE_NAME,
-                                                  allowed="a workforce name (letters, digits, '-')"),
+        existing_workforce_name=existing_workforce,
+        existing_user_pool_id=pool_id,
+        existing_app_client_id=client_id,
         workteam_arn=workteam_arn,
     )
     r.finish()

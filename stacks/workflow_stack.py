@@ -41,7 +41,9 @@ class WorkflowStack(Stack):
                 prefix=config.prefix,
             )
         self.workforce = Workforce(self, "Workforce", config=config.workforce,
-                                   name_prefix=f"{config.labeling.job_prefix}-{config.env_name}", region=region)
+                                   name_prefix=f"{config.labeling.job_prefix}-{config.env_name}", region=region,
+                                   existing_user_pool_id=config.workforce.existing_user_pool_id,
+                                   existing_app_client_id=config.workforce.existing_app_client_id)
         self.alerts = Alerts(self, "Alerts", config=config)
         self.labeling = StartLabeling(
             self, "Labeling",

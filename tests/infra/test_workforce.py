@@ -60,7 +60,9 @@ CASES: dict[str, tuple[dict[str, Any], str | None, dict[str, str]]] = {
     # The real prod environment block: private, mfa ON.
     "private-prod-eu-west-1": ({"env": "prod", "workflow.workforce.worker_emails": EMAILS}, "eu-west-1", {}),
     "private-joins-workforce": (
-        {**PRIVATE, "workflow.workforce.existing_workforce_name": "default"}, "us-east-1",
+        {**PRIVATE, "workflow.workforce.existing_workforce_name": "default",
+         "workflow.workforce.existing_user_pool_id": EXISTING_POOL_ID,
+         "workflow.workforce.existing_app_client_id": EXISTING_CLIENT_ID}, "us-east-1",
         {"existing_user_pool_id": EXISTING_POOL_ID, "existing_app_client_id": EXISTING_CLIENT_ID},
     ),
 }
@@ -440,7 +442,9 @@ def test_joining_an_existing_workforce_creates_no_workforce_and_uses_its_pool() 
 
 
 def test_joining_an_existing_workforce_needs_its_pool_and_client() -> None:
-    context, config = config_for({**PRIVATE, "workflow.workforce.existing_workforce_name": "default"}, "us-east-1")
+    context, config = config_for({**PRIVATE, "workflow.workforce.existing_workforce_name": "default",
+                                  "workflow.workforce.existing_user_pool_id": EXISTING_POOL_ID,
+                                  "workflow.workforce.existing_app_client_id": EXISTING_CLIENT_ID}, "us-east-1")
     _, stack = test_app(context, "us-east-1")
     with pytest.raises(ValueError, match="describe-workforce --workforce-name default"):
         Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="us-east-1")
@@ -455,8 +459,6 @@ def test_existing_pool_arguments_without_existing_workforce_name_are_rejected() 
 
 
 def test_a_worker_listed_twice_fails_at_synth() -> None:
-    context, config = config_for(
-        {**PRIVATE, "workflow.workforce.worker_emails": ["ann@example.com", "Ann@Example.com"]}, None)
-    _, stack = test_app(context, None)
-    with pytest.raises(ValueError, match=re.escape("'ann@example.com' and 'Ann@Example.com'")):
-        Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region=None)
+    # The config catches it first (case-insensitively); the construct checks again.
+    with pytest.raises(ValueError, match=re.escape("lists ['Ann@Example.com', 'ann@example.com'] more than once")):
+        config_for({**PRIVATE, "workflow.workforce.worker_emails": ["ann@example.com", "Ann@Example.com"]}, None)

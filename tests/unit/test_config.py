@@ -87,6 +87,10 @@ BAD_INPUTS = [
      "is not allowed: use a SageMaker workteam ARN"),
     ({"labeling.task_availability_seconds": 86400}, "Mechanical Turk (workforce.type = 'public') allows at most "
                                                     "43200"),
+    ({"workforce.type": "private", "workforce.price_usd": None, "workforce.worker_emails": ["a@x.org", "A@x.org"]},
+     "workflow.workforce.worker_emails lists ['A@x.org', 'a@x.org'] more than once"),
+    ({"workforce.type": "private", "workforce.price_usd": None, "workforce.existing_workforce_name": "team"},
+     "existing_workforce_name needs existing_user_pool_id and existing_app_client_id"),
     ({"alerts.email": "not-an-email"}, "workflow.alerts.email = 'not-an-email' is not allowed"),
     ({"notebook.volume_size_gb": "big"}, "workflow.notebook.volume_size_gb = 'big' must be an integer"),
     ({"account": "12345"}, "workflow.account = '12345' is not allowed: use a 12-digit AWS account id"),
