@@ -1,0 +1,226 @@
+"""`status`: one labeling job, the training or tuning job derived from it, and its model.
+
+The names come from the Lambdas' own code (`training_request.training_job_name`,
+`tuning_job_name`, `register_model.model_name`), so what is looked up here is exactly what
+StartTraining and RegisterModel create. Anything not there yet reads "not started yet".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import register_model
+import training_request
+from botocore.exceptions import ClientError
+
+from workflow.aws import describe_or_none, is_not_found
+from workflow.errors import CliError
+
+BAR_WIDTH = 30
+NOT_STARTED = "not started yet"
+FINISHED = ("Completed", "Failed", "Stopped")
+
+
+# --- progress bar ----------------------------------------------------------------------------
+
+
+def progress_bar(counters: Mapping[str, Any], *, width: int = BAR_WIDTH) -> str:
+    """`[#########x....] 45/100 labeled (45%)` from a labeling job's LabelCounters.
+
+    `#` labeled (by people or machine), `x` failed, `.` not labeled yet.
+    """
+    labeled = int(counters.get("TotalLabeled", 0))
+    failed = int(counters.get("FailedNonRetryableError", 0))
+    unlabeled = int(counters.get("Unlabeled", 0))
+    total = labeled + failed + unlabeled
+    if total == 0:
+        return f"[{'.' * width}] no objects counted yet"
+    # Cumulative rounding: the segments always add up to `width`.
+    labeled_cells = round(width * labeled / total)
+    failed_cells = round(width * (labeled + failed) / total) - labeled_cells
+    bar = "#" * labeled_cells + "x" * failed_cells + "." * (width - labeled_cells - failed_cells)
+    # Floor: a job with one object left must not read 100%.
+    percent = math.floor(100 * labeled / total)
+    return f"[{bar}] {labeled:,}/{total:,} labeled ({percent}%)"
+
+
+def counter_details(counters: Mapping[str, Any]) -> str:
+    return (
+        f"human {int(counters.get('HumanLabeled', 0)):,}, machine {int(counters.get('MachineLabeled', 0)):,}, "
+        f"failed {int(counters.get('FailedNonRetryableError', 0)):,}, "
+        f"unlabeled {int(counters.get('Unlabeled', 0)):,}"
+    )
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+@dataclass
+class StepStatus:
+    """One step of the workflow: its kind, derived name and (if it exists) its state."""
+
+    kind: str
+    name: str | None
+    status: str | None = None  # None: not started yet
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StatusReport:
+    labeling: StepStatus
+    counters: dict[str, int]
+    training: StepStatus
+    model: StepStatus
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"labeling": {**asdict(self.labeling), "counters": self.counters},
+                "training": asdict(self.training), "model": asdict(self.model)}
+
+
+def newest_labeling_job(sagemaker: Any, job_prefix: str) -> str | None:
+    response = sagemaker.list_labeling_jobs(
+        NameContains=job_prefix, SortBy="CreationTime", SortOrder="Descending", MaxResults=10
+    )
+    # NameContains matches anywhere in the name; ours start with the prefix.
+    for summary in response.get("LabelingJobSummaryList", ()):
+        if summary["LabelingJobName"].startswith(f"{job_prefix}-"):
+            return str(summary["LabelingJobName"])
+    return None
+
+
+def describe_labeling_job(sagemaker: Any, name: str, job_prefix: str) -> dict[str, Any]:
+    """The job by name; a name without the prefix is also tried with it, as StartLabeling names jobs."""
+    candidates = [name] if name.startswith(f"{job_prefix}-") else [name, f"{job_prefix}-{name}"]
+    for candidate in candidates:
+        try:
+            return dict(sagemaker.describe_labeling_job(LabelingJobName=candidate))
+        except ClientError as error:
+            if not is_not_found(error):
+                raise
+    raise CliError(f"no labeling job named {name}" + (f" (nor {candidates[1]})" if len(candidates) > 1 else ""))
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else None
+
+
+def collect(sagemaker: Any, *, job_prefix: str, tuning_enabled: bool, job_name: str | None) -> StatusReport:
+    if job_name is None:
+        job_name = newest_labeling_job(sagemaker, job_prefix)
+        if job_name is None:
+            raise CliError(f"no labeling jobs named {job_prefix}-* yet: start one with "
+                           "`python -m workflow start-labeling`")
+    job = describe_labeling_job(sagemaker, job_name, job_prefix)
+    name = job["LabelingJobName"]
+    labeling = StepStatus("labeling job", name, job["LabelingJobStatus"], {
+        key: value for key, value in {
+            "arn": job.get("LabelingJobArn"),
+            "created": _time(job.get("CreationTime")),
+            "failure_reason": job.get("FailureReason"),
+            "output_manifest": (job.get("LabelingJobOutput") or {}).get("OutputDatasetS3Uri"),
+        }.items() if value
+    })
+    counters = {key: int(value) for key, value in (job.get("LabelCounters") or {}).items()}
+    training = training_step(sagemaker, name, tuning_first=tuning_enabled)
+    model = model_step(sagemaker, training)
+    return StatusReport(labeling=labeling, counters=counters, training=training, model=model)
+
+
+def training_step(sagemaker: Any, labeling_job: str, *, tuning_first: bool) -> StepStatus:
+    """The training or tuning job StartTraining names after the labeling job, if either exists.
+
+    Both are looked up (the config's choice first): the deployed config may differ from the
+    local one.
+    """
+    lookups = [("training", training_request.training_job_name(labeling_job)),
+               ("tuning", training_request.tuning_job_name(labeling_job))]
+    if tuning_first:
+        lookups.reverse()
+    for kind, job_name in lookups:
+        if kind == "training":
+            found = describe_or_none(sagemaker.describe_training_job, TrainingJobName=job_name)
+            if found is not None:
+                return StepStatus("training job", job_name, found["TrainingJobStatus"], _drop_empty({
+                    "secondary_status": found.get("SecondaryStatus"),
+                    "failure_reason": found.get("FailureReason"),
+                    "created": _time(found.get("CreationTime")),
+                    "model_artifacts": (found.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
+                    "billable_seconds": found.get("BillableTimeInSeconds"),
+                }))
+        else:
+            found = describe_or_none(sagemaker.describe_hyper_parameter_tuning_job,
+                                     HyperParameterTuningJobName=job_name)
+            if found is not None:
+                return StepStatus("tuning job", job_name, found["HyperParameterTuningJobStatus"], _drop_empty({
+                    "failure_reason": found.get("FailureReason"),
+                    "created": _time(found.get("CreationTime")),
+                    "training_jobs": found.get("TrainingJobStatusCounters"),
+                    "best_training_job": (found.get("BestTrainingJob") or {}).get("TrainingJobName"),
+                }))
+    kind, job_name = lookups[0]
+    return StepStatus(f"{kind} job", job_name)
+
+
+def model_step(sagemaker: Any, training: StepStatus) -> StepStatus:
+    """The model RegisterModel creates: named after the training job (a tuning job's best one)."""
+    source = training.details.get("best_training_job") if training.kind == "tuning job" else training.name
+    if training.status is None or not source:
+        return StepStatus("model", None)
+    name = register_model.model_name(source)
+    found = describe_or_none(sagemaker.describe_model, ModelName=name)
+    if found is None:
+        return StepStatus("model", name)
+    return StepStatus("model", name, "Created", _drop_empty({
+        "arn": found.get("ModelArn"),
+        "created": _time(found.get("CreationTime")),
+        "model_data": (found.get("PrimaryContainer") or {}).get("ModelDataUrl"),
+    }))
+
+
+def _drop_empty(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value not in (None, "", {})}
+
+
+# --- printing --------------------------------------------------------------------------------
+
+
+def describe(report: StatusReport, *, prog: str = "python -m workflow") -> list[str]:
+    labeling = report.labeling
+    lines = [f"Labeling job {labeling.name}: {labeling.status}",
+             f"  {progress_bar(report.counters)}",
+             f"  {counter_details(report.counters)}"]
+    lines.extend(_detail_lines(labeling.details))
+
+    training = report.training
+    if training.status is None:
+        hint = ""
+        if labeling.status == "Completed":
+            hint = (" (StartTraining runs when the labeling job completes; if it skipped training, the reason is "
+                    "in the alerts topic and in summary.json under <prefix>/training/<job>/)")
+        elif labeling.status in ("Failed", "Stopped"):
+            hint = " (the labeling job did not complete: no training will start)"
+        lines.append(f"{training.kind.capitalize()} {training.name}: {NOT_STARTED}{hint}")
+    else:
+        lines.append(f"{training.kind.capitalize()} {training.name}: {training.status}")
+        lines.extend(_detail_lines(training.details))
+
+    model = report.model
+    if model.status is None:
+        lines.append(f"Model {model.name}: {NOT_STARTED}" if model.name else f"Model: {NOT_STARTED}")
+    else:
+        lines.append(f"Model {model.name}: {model.status}")
+        lines.extend(_detail_lines(model.details))
+    if labeling.status not in FINISHED:
+        lines.append(f"Run `{prog} status {labeling.name}` again to follow it.")
+    return lines
+
+
+def _detail_lines(details: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for key, value in details.items():
+        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, Mapping) else value
+        lines.append(f"  {key.replace('_', ' ')}: {shown}")
+    return lines
