@@ -26,6 +26,7 @@ import boto3
 import labeling_request as lr
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from naming import is_not_found_error
 
 # Manifests up to this size stay in memory, bigger ones spill to /tmp (a 100,000-image
 # manifest is ~10 MB): bounded memory whatever the job size, no disk use for small jobs.
@@ -102,21 +103,11 @@ def parse_event(event: Any) -> StartLabelingEvent:
 # --- AWS steps -----------------------------------------------------------------------------
 
 
-def _is_not_found(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
-    message = error.response.get("Error", {}).get("Message", "").lower()
-    # The service model declares ResourceNotFound; SageMaker's Describe* calls have also
-    # been known to answer a missing resource with ValidationException "... not found".
-    return code == "ResourceNotFound" or (
-        code == "ValidationException" and ("not found" in message or "does not exist" in message)
-    )
-
-
 def describe_job(sagemaker: Any, job_name: str) -> dict[str, Any] | None:
     try:
         return sagemaker.describe_labeling_job(LabelingJobName=job_name)
     except ClientError as error:
-        if _is_not_found(error):
+        if is_not_found_error(error.response):
             return None
         raise
 

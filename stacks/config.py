@@ -30,7 +30,7 @@ ENVIRONMENTS_KEY = "environments"
 
 # Limits with their reasons.
 MAX_BUCKET_NAME_LENGTH = 63  # S3 bucket naming rules
-MAX_JOB_PREFIX_LENGTH = 24  # leaves room for "-YYYYMMDD-HHMMSS" within 63-char job names
+MAX_JOB_PREFIX_LENGTH = 23  # tuning job names (<= 32) keep 23 characters before their hash
 MAX_LABELS = 30  # Ground Truth image classification accepts at most 30 categories
 MAX_IDLE_MINUTES = 24 * 60
 MAX_LABELING_TASK_SECONDS = 8 * 60 * 60  # TaskTimeLimitInSeconds upper bound (API model)

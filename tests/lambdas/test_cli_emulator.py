@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import naming
 import pytest
 import register_model
-import start_labeling
 from botocore.validate import validate_parameters
 
 from demo.emulator import Emulator
@@ -119,34 +117,19 @@ def ground_truth(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterato
         yield simulator
 
 
-@pytest.fixture
-def not_found_as_naming_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """WORKAROUND for a contract mismatch outside this file (see the strict xfail below).
-
-    The simulator (like SageMaker, per its docstring) answers an unknown labeling job with
-    ValidationException "Could not find requested job with name X"; start_labeling._is_not_found
-    only recognises "not found"/"does not exist", so StartLabeling fails on every new job.
-    naming.is_not_found_error (used by StartTraining and RegisterModel) reads it correctly.
-    """
-    monkeypatch.setattr(start_labeling, "_is_not_found", lambda error: naming.is_not_found_error(error.response))
-
-
 def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
     code = cli.main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
-@pytest.mark.xfail(strict=True, reason="start_labeling._is_not_found misses 'Could not find requested job' "
-                   "(the simulator's and SageMaker's answer); drop not_found_as_naming_reads_it once fixed")
-def test_start_labeling_local_on_a_new_job_without_the_workaround(
+def test_start_labeling_local_on_a_new_job(
     deployed: Deployed, ground_truth: SimulatedGroundTruth, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(capsys, deployed.argv("start-labeling", "--local", "--name", "no-workaround"))
     assert code == 0, err
 
 
-@pytest.mark.usefixtures("not_found_as_naming_reads_it")
 def test_labeling_to_model_through_the_cli(
     emulator: Emulator, deployed: Deployed, ground_truth: SimulatedGroundTruth, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -229,7 +212,6 @@ def test_labeling_to_model_through_the_cli(
         "Completed", model, "Created")
 
 
-@pytest.mark.usefixtures("not_found_as_naming_reads_it")
 def test_start_labeling_local_reports_what_the_handler_refuses(
     deployed: Deployed, ground_truth: SimulatedGroundTruth, capsys: pytest.CaptureFixture[str]
 ) -> None:
