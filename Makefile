@@ -61,8 +61,7 @@ images: install
 	$(PY) tools/generate_algorithm_images.py
 
 demo: install
-	$(CDK) synth $(CDK_FLAGS) --quiet
-	@$(PY) -m workflow.summary cdk.out
+	$(PY) -m demo.run $(if $(KEEP),--keep,)
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache .hypothesis

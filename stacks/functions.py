@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -55,7 +55,9 @@ class WorkflowFunction(Construct):
         dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, id_)
-        environment = {settings_var: Stack.of(self).to_json_string(settings)}
+        # json.dumps, not Stack.to_json_string: the latter drops null values, and the Lambdas
+        # require every key. Tokens inside the text (ARNs, names: never quotes) resolve at deploy.
+        environment = {settings_var: json.dumps(settings, separators=(",", ":"))}
         # Tokens resolve at deploy time; the literal part must leave room for them.
         if len(json.dumps(settings, default=str)) > MAX_ENVIRONMENT_BYTES - 512:
             raise ValueError(f"{settings_var} is too large for Lambda's 4 KB environment; shorten the "

@@ -1,0 +1,108 @@
+"""`make demo` as a test: the real CDK CLI deploys both stacks to the emulator, then the whole
+workflow runs; every outcome is read back from the emulator's state, not from the printout."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from demo.emulator import Emulator
+from demo.events import deliver, labeling_job_state_change
+from demo.run import ACCOUNT, ENV_NAME, REGION, DemoResult, handler_with_deployed_settings, run_demo
+from demo.simulated_ground_truth import SimulatedGroundTruth
+
+pytestmark = pytest.mark.integration
+
+IMAGES = 15
+
+
+@pytest.fixture(scope="module")
+def observed() -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def inspect(emulator: Emulator, ground_truth: SimulatedGroundTruth, result: DemoResult) -> None:
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=emulator.endpoint_url, region_name=REGION)
+
+        s3, sagemaker, events, lambdas = client("s3"), client("sagemaker"), client("events"), client("lambda")
+        data, workflow = result.outputs[f"{ENV_NAME}-Data"], result.outputs[f"{ENV_NAME}-Workflow"]
+        bucket = data["BucketName"]
+        seen["result"] = result
+        seen["keys"] = sorted(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                              for o in page.get("Contents", []))
+        seen["training_jobs"] = [j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]]
+        seen["training"] = sagemaker.describe_training_job(TrainingJobName=result.training_job)
+        seen["model"] = sagemaker.describe_model(ModelName=result.model)
+        seen["labeling"] = sagemaker.describe_labeling_job(LabelingJobName=result.labeling_job)
+        summary_key = f"ground-truth-demo/training/{result.labeling_job}/summary.json"
+        seen["summary"] = json.loads(s3.get_object(Bucket=bucket, Key=summary_key)["Body"].read())
+        seen["stacks"] = {s["StackName"]: s["StackStatus"] for s in
+                          boto3.client("cloudformation", endpoint_url=emulator.endpoint_url,
+                                       region_name=REGION).describe_stacks()["Stacks"]}
+
+        # Second scenario: the completion event delivered three more times, and another
+        # team's event once, through the deployed rule: still exactly one training job.
+        start_training = handler_with_deployed_settings(lambdas, workflow["StartTrainingFunctionName"],
+                                                        "start_training")
+        rule = workflow["LabelingCompletedRuleName"]
+        event = labeling_job_state_change(result.labeling_job, "Completed", region=REGION, account=ACCOUNT)
+        seen["redeliveries"] = [deliver(events, rule, event, lambda e, c: start_training(e, c)) for _ in range(3)]
+        other = labeling_job_state_change("other-team-job", "Completed", region=REGION, account=ACCOUNT)
+        seen["other_delivered"] = deliver(events, rule, other, lambda e, c: start_training(e, c))
+        seen["training_jobs_after"] = [j["TrainingJobName"]
+                                       for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]]
+
+    run_demo(image_count=IMAGES, inspect=inspect)
+    return seen
+
+
+def test_both_stacks_deployed_and_diff_clean(observed: dict[str, Any]) -> None:
+    assert observed["stacks"] == {"CDKToolkit": "CREATE_COMPLETE", "dev-Data": "CREATE_COMPLETE",
+                                  "dev-Workflow": "CREATE_COMPLETE"}
+    assert observed["result"].timings  # diff ran inside deploy_to_emulator with --fail
+
+
+def test_images_and_frozen_labeling_inputs_are_in_the_bucket(observed: dict[str, Any]) -> None:
+    keys = observed["keys"]
+    job = observed["result"].labeling_job
+    assert len([k for k in keys if k.startswith("ground-truth-demo/images/")]) == IMAGES
+    for name in ("input.manifest", "label-categories.json", "ui-template.liquid", "request.json"):
+        assert f"ground-truth-demo/labeling/{job}/{name}" in keys
+
+
+def test_labeling_completed_with_some_failed_objects(observed: dict[str, Any]) -> None:
+    labeling = observed["labeling"]
+    assert labeling["LabelingJobStatus"] == "Completed"
+    assert labeling["LabelingJobName"].startswith("gt-demo-")
+    assert observed["result"].failed >= 1
+    assert observed["result"].labeled + observed["result"].failed == IMAGES
+
+
+def test_split_manifests_and_training_job(observed: dict[str, Any]) -> None:
+    job = observed["result"].labeling_job
+    for name in ("train.manifest", "validation.manifest", "summary.json"):
+        assert f"ground-truth-demo/training/{job}/{name}" in observed["keys"]
+    totals = observed["summary"]["totals"]
+    assert totals["kept"] == observed["result"].labeled
+    assert totals["train"] + totals["validation"] == totals["kept"]
+    training = observed["training"]
+    channels = {c["ChannelName"]: c for c in training["InputDataConfig"]}
+    assert set(channels) == {"train", "validation"}
+    assert channels["train"]["DataSource"]["S3DataSource"]["S3DataType"] == "AugmentedManifestFile"
+    assert training["HyperParameters"]["num_training_samples"] == str(totals["train"])
+    assert training["HyperParameters"]["num_classes"] == "5"
+
+
+def test_model_registered_from_the_training_artifacts(observed: dict[str, Any]) -> None:
+    model = observed["model"]
+    assert model["PrimaryContainer"]["ModelDataUrl"] == observed["training"]["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model["PrimaryContainer"]["Image"].endswith("/image-classification:1")
+
+
+def test_duplicate_deliveries_start_exactly_one_training_job(observed: dict[str, Any]) -> None:
+    assert observed["redeliveries"] == [True, True, True]
+    assert observed["other_delivered"] is False
+    assert observed["training_jobs_after"] == observed["training_jobs"] == [observed["result"].training_job]
