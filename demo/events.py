@@ -3,7 +3,7 @@
 The emulator stores the stacks' EventBridge rules but cannot run Lambda code, so the demo
 calls handlers in-process. `deliver` keeps that honest: a handler only sees an event when the
 *deployed* rule's pattern matches it, decided by EventBridge's own `TestEventPattern` API
-(answered by the emulator, see `demo.emulator.emulated_test_event_pattern`). A rule whose
+(answered by the emulator, see `demo.emulator.emulator_extensions`). A rule whose
 pattern is wrong therefore breaks the demo exactly as it would break the real workflow.
 
 The builders produce the envelope EventBridge hands to a Lambda target (`version`, `id`,

@@ -23,7 +23,7 @@ from botocore.validate import validate_parameters
 from moto.sagemaker.responses import SageMakerResponse
 
 from demo import events, images
-from demo.emulator import Emulator
+from demo.emulator import Emulator, held_deliveries
 from demo.simulated_ground_truth import (
     IMAGE_CLASSIFICATION_TYPE,
     SimulatedGroundTruth,
@@ -422,7 +422,12 @@ def test_completion_event_reaches_a_rule_matching_a_resources_prefix(
     sqs = client(emulator, "sqs")
     queue_url = sqs.create_queue(QueueName=f"q-{bucket}"[:80])["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events_client.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    # And a Lambda target, like the workflow's rules: the emulator holds that delivery.
+    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:start-training"
+    events_client.put_targets(
+        Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}, {"Id": "function", "Arn": function_arn}]
+    )
+    held_deliveries(clear=True)
     stage_inputs(s3, bucket, [f"s3://{bucket}/images/Ferry/0001.png"])
     sagemaker.create_labeling_job(**labeling_request(bucket))
 
@@ -437,6 +442,9 @@ def test_completion_event_reaches_a_rule_matching_a_resources_prefix(
     routed = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)["Messages"]
     assert [json.loads(m["Body"])["resources"] for m in routed] == [[outcome.job_arn]]
     assert json.loads(routed[0]["Body"])["id"] == outcome.event["id"]
+    held = held_deliveries(clear=True)
+    assert [(h.rule_arn.split("/")[-1], h.target_arn) for h in held] == [(rule, function_arn)]
+    assert held[0].event["resources"] == [outcome.job_arn]
 
     received: list[dict[str, Any]] = []
     assert events.deliver(events_client, rule, outcome.event, lambda e, c: received.append(e))
