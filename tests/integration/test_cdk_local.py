@@ -141,7 +141,9 @@ def test_bootstrap_deploy_diff_and_update(own_emulator: Emulator, throwaway_app:
     ]
 
     # An update: needs the bootstrap-version rule left out (context local_emulator=true).
-    second = deploy_to_emulator(throwaway_app, own_emulator.endpoint_url, bootstrap=False, context={"release": "2"})
+    second = deploy_to_emulator(
+        throwaway_app, own_emulator.endpoint_url, region=REGION, bootstrap=False, context={"release": "2"}
+    )
 
     assert list(second.timings) == ["synth", "deploy", "diff"]
     function = lambda_client.get_function(FunctionName=outputs["FunctionName"])["Configuration"]
