@@ -26,6 +26,7 @@ metadata, no proxy, no notices (`--no-notices`), no telemetry
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shlex
@@ -37,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 
@@ -223,6 +225,14 @@ def skipped_resources(
     return skipped
 
 
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def deploy_to_emulator(
     app_dir: Path | str,
     endpoint_url: str,
@@ -241,6 +251,11 @@ def deploy_to_emulator(
     The app is synthesized once into a temporary cloud assembly that deploy and diff reuse,
     which saves the CLI's own synth (most of each command's time) twice.
     """
+    if _is_ip_address(urlparse(endpoint_url).hostname or ""):
+        raise CdkLocalError(
+            f"endpoint {endpoint_url} has an IP host: CloudFormation in the emulator would read the "
+            "template URL's host as a bucket name (NoSuchBucket). Use http://localhost:<port>."
+        )
     app_dir = Path(app_dir)
     env = cli_environment(endpoint_url, region=region, account=account)
     context_arguments = _context_arguments(context or {})
