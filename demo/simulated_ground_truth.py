@@ -44,7 +44,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError, ParamValidationError
-from botocore.model import Shape, StructureShape
+from botocore.model import ListShape, Shape, StructureShape
 from botocore.session import get_session
 from botocore.validate import validate_parameters
 from moto.core.responses import ActionResult, BaseResponse
@@ -110,11 +110,11 @@ def _constraint_errors(value: Any, shape: Shape, path: str) -> list[str]:
         for name, member_shape in shape.members.items():
             if name in value:
                 errors.extend(_constraint_errors(value[name], member_shape, _aws_path(path, name)))
-    elif shape.type_name == "list" and isinstance(value, list):
+    elif isinstance(shape, ListShape) and isinstance(value, list):
         if "max" in metadata and len(value) > metadata["max"]:
             violated(f"Member must have length less than or equal to {metadata['max']}")
         for index, item in enumerate(value, start=1):
-            errors.extend(_constraint_errors(item, shape.member, f"{path}.{index}.member"))  # type: ignore[attr-defined]
+            errors.extend(_constraint_errors(item, shape.member, f"{path}.{index}.member"))
     elif shape.type_name == "string" and isinstance(value, str):
         if "max" in metadata and len(value) > metadata["max"]:
             violated(f"Member must have length less than or equal to {metadata['max']}")
