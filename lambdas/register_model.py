@@ -16,7 +16,6 @@ that training job is found before creating, and "already exists" counts as succe
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -25,6 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 from naming import MODEL_NAME_MAX, derive_name, is_already_exists_error, is_not_found_error
+from settings_json import SettingsError, settings_reader, settings_text
 
 SETTINGS_VARIABLE = "MODEL_SETTINGS"
 
@@ -37,10 +37,6 @@ INFERENCE_CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image")
 INFERENCE_RESPONSE_TYPES = ("application/json",)
 # Recorded on every model package so a redelivered event can find the one it already made.
 TRAINING_JOB_PROPERTY = "training-job"
-
-
-class SettingsError(ValueError):
-    """The settings JSON is missing a key or has a bad value; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -57,57 +53,33 @@ class ModelSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ModelSettings:
-        environ = os.environ if environ is None else environ
-        text = environ.get(SETTINGS_VARIABLE)
-        if text is None:
-            raise SettingsError(
-                f"environment variable {SETTINGS_VARIABLE} is not set; the stack passes the "
-                "model settings as JSON in it"
-            )
-        return cls.from_json(text)
+        return cls.from_json(settings_text(SETTINGS_VARIABLE, "model settings", environ))
 
     @classmethod
     def from_json(cls, text: str) -> ModelSettings:
-        try:
-            data = json.loads(text)
-        except ValueError as error:
-            raise SettingsError(f"{SETTINGS_VARIABLE} is not valid JSON: {error}") from None
-        if not isinstance(data, dict):
-            raise SettingsError(f"{SETTINGS_VARIABLE} must be a JSON object")
-
-        def text_value(key: str) -> str:
-            if key not in data:
-                raise SettingsError(f"{SETTINGS_VARIABLE}.{key} is missing")
-            value = data[key]
-            if not isinstance(value, str) or not value:
-                raise SettingsError(
-                    f"{SETTINGS_VARIABLE}.{key} = {value!r} is invalid: expected a non-empty string"
-                )
-            return value
-
-        register = data.get("register_package", False)
+        r = settings_reader(text, SETTINGS_VARIABLE)
+        # Optional keys: registering model packages is off unless asked for.
+        register = r.data.get("register_package", False)
         if type(register) is not bool:
-            raise SettingsError(
-                f"{SETTINGS_VARIABLE}.register_package = {register!r} is invalid: expected true or false"
-            )
-        group = data.get("package_group_name")
+            raise r.bad("register_package", register, "true or false")
+        group = r.data.get("package_group_name")
         if register and (not isinstance(group, str) or not group):
             raise SettingsError(
                 f"{SETTINGS_VARIABLE}.package_group_name = {group!r} is invalid: registering model "
                 "packages (register_package = true) needs the model package group's name"
             )
-        tags = data.get("tags", {})
+        tags = r.data.get("tags", {})
         if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-            raise SettingsError(f"{SETTINGS_VARIABLE}.tags = {tags!r} is invalid: expected an object of strings")
+            raise r.bad("tags", tags, "an object of strings")
         return cls(
-            region=text_value("region"),
-            account=text_value("account"),
-            job_prefix=text_value("job_prefix"),
-            role_arn=text_value("role_arn"),
-            image_uri=text_value("image_uri"),
+            region=r.text("region"),
+            account=r.text("account"),
+            job_prefix=r.text("job_prefix"),
+            role_arn=r.text("role_arn"),
+            image_uri=r.text("image_uri"),
             register_package=register,
             package_group_name=group if register else None,
-            topic_arn=text_value("topic_arn"),
+            topic_arn=r.text("topic_arn"),
             tags=MappingProxyType(dict(tags)),
         )
 

@@ -7,15 +7,12 @@ stack (`stacks/lambda_settings.py`); its keys are the contract between the two.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
 from naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, derive_name
+from settings_json import SettingsError, SettingsReader, number_text, settings_reader, settings_text
 
 SETTINGS_VARIABLE = "TRAINING_SETTINGS"
 
@@ -38,10 +35,6 @@ TUNING_STRATEGY = "Bayesian"
 RANGE_TYPES = ("continuous", "integer", "categorical")
 SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
 EARLY_STOPPING_TYPES = ("Off", "Auto")
-
-
-class SettingsError(ValueError):
-    """The settings JSON is missing a key or has a bad value; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -87,22 +80,11 @@ class TrainingSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingSettings:
-        environ = os.environ if environ is None else environ
-        text = environ.get(SETTINGS_VARIABLE)
-        if text is None:
-            raise SettingsError(
-                f"environment variable {SETTINGS_VARIABLE} is not set; the stack passes the "
-                "training settings as JSON in it"
-            )
-        return cls.from_json(text)
+        return cls.from_json(settings_text(SETTINGS_VARIABLE, "training settings", environ))
 
     @classmethod
     def from_json(cls, text: str) -> TrainingSettings:
-        try:
-            data = json.loads(text)
-        except ValueError as error:
-            raise SettingsError(f"{SETTINGS_VARIABLE} is not valid JSON: {error}") from None
-        return _parse_settings(_Reader(data, SETTINGS_VARIABLE))
+        return _parse_settings(settings_reader(text, SETTINGS_VARIABLE))
 
 
 @dataclass(frozen=True)
@@ -275,8 +257,8 @@ def _parameter_ranges(ranges: tuple[ParameterRange, ...]) -> dict[str, list[dict
             continue
         entry = {
             "Name": parameter.name,
-            "MinValue": _number_text(parameter.min),
-            "MaxValue": _number_text(parameter.max),
+            "MinValue": number_text(parameter.min),
+            "MaxValue": number_text(parameter.max),
             "ScalingType": parameter.scaling,
         }
         (continuous if parameter.type == "continuous" else integer).append(entry)
@@ -292,83 +274,10 @@ def _tags(settings: TrainingSettings, job: LabelingJob) -> list[dict[str, str]]:
     return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
 
 
-def _number_text(value: int | float | None) -> str:
-    """Plain decimal text: `str(0.00001)` is `1e-05`, which we'd rather not send."""
-    if value is None:  # parsing guarantees numeric ranges have both bounds
-        raise ValueError("numeric parameter range without a bound")
-    if isinstance(value, int):
-        return str(value)
-    return format(Decimal(repr(value)), "f")
-
-
 # --- parsing the settings ------------------------------------------------------------------------
 
 
-class _Reader:
-    """Reads typed values from a JSON object, naming the full key path in every error."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, dict):
-            raise SettingsError(f"{path} must be a JSON object, got {type(data).__name__}")
-        self.data = data
-        self.path = path
-
-    def _get(self, key: str) -> Any:
-        if key not in self.data:
-            raise SettingsError(f"{self.path}.{key} is missing")
-        return self.data[key]
-
-    def _bad(self, key: str, value: Any, expected: str) -> SettingsError:
-        return SettingsError(f"{self.path}.{key} = {value!r} is invalid: expected {expected}")
-
-    def text(self, key: str, *, allow_empty: bool = False) -> str:
-        value = self._get(key)
-        if not isinstance(value, str) or (not value and not allow_empty):
-            raise self._bad(key, value, "a non-empty string")
-        return value
-
-    def integer(self, key: str, *, minimum: int = 1) -> int:
-        value = self._get(key)
-        if type(value) is not int or value < minimum:
-            raise self._bad(key, value, f"an integer >= {minimum}")
-        return value
-
-    def number(self, key: str) -> int | float:
-        value = self._get(key)
-        if type(value) not in (int, float):
-            raise self._bad(key, value, "a number")
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self._get(key)
-        if type(value) is not bool:
-            raise self._bad(key, value, "true or false")
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...]) -> str:
-        value = self._get(key)
-        if value not in choices:
-            raise self._bad(key, value, "one of " + ", ".join(choices))
-        return value
-
-    def child(self, key: str) -> _Reader:
-        return _Reader(self._get(key), f"{self.path}.{key}")
-
-    def string_map(self, key: str) -> Mapping[str, str]:
-        """A JSON object of strings; numbers are accepted and written as text."""
-        child = self.child(key)
-        result: dict[str, str] = {}
-        for name, value in child.data.items():
-            if isinstance(value, str):
-                result[name] = value
-            elif type(value) in (int, float):
-                result[name] = _number_text(value)
-            else:
-                raise child._bad(name, value, "a string")
-        return MappingProxyType(result)
-
-
-def _parse_settings(r: _Reader) -> TrainingSettings:
+def _parse_settings(r: SettingsReader) -> TrainingSettings:
     max_runtime = r.integer("max_runtime_seconds")
     spot = r.flag("spot")
     max_wait = r.integer("max_wait_seconds")
@@ -379,7 +288,7 @@ def _parse_settings(r: _Reader) -> TrainingSettings:
         )
     fraction = r.number("validation_fraction")
     if not 0 < fraction < 1:
-        raise r._bad("validation_fraction", fraction, "a number between 0 and 1 (exclusive)")
+        raise r.bad("validation_fraction", fraction, "a number between 0 and 1 (exclusive)")
     hyperparameters = r.string_map("hyperparameters")
     for name in COMPUTED_HYPERPARAMETERS:
         if name in hyperparameters:
@@ -410,7 +319,7 @@ def _parse_settings(r: _Reader) -> TrainingSettings:
     )
 
 
-def _parse_tuning(r: _Reader) -> TuningSettings:
+def _parse_tuning(r: SettingsReader) -> TuningSettings:
     enabled = r.flag("enabled")
     max_jobs = r.integer("max_jobs")
     max_parallel = r.integer("max_parallel_jobs")
@@ -433,7 +342,7 @@ def _parse_tuning(r: _Reader) -> TuningSettings:
     )
 
 
-def _parse_range(name: str, r: _Reader) -> ParameterRange:
+def _parse_range(name: str, r: SettingsReader) -> ParameterRange:
     if name in COMPUTED_HYPERPARAMETERS:
         raise SettingsError(f"{r.path} cannot be tuned: it is computed from the labeled data")
     kind = r.choice("type", RANGE_TYPES)
@@ -444,11 +353,11 @@ def _parse_range(name: str, r: _Reader) -> ParameterRange:
             or not values
             or not all(isinstance(value, str | int | float) for value in values)
         ):
-            raise r._bad("values", values, "a non-empty list of strings")
+            raise r.bad("values", values, "a non-empty list of strings")
         return ParameterRange(
             name=name,
             type=kind,
-            values=tuple(v if isinstance(v, str) else _number_text(v) for v in values),
+            values=tuple(v if isinstance(v, str) else number_text(v) for v in values),
         )
     low, high = r.number("min"), r.number("max")
     scaling = r.choice("scaling", SCALING_TYPES) if "scaling" in r.data else "Auto"
