@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import boto3
+from aws_clients import client
 from botocore.exceptions import ClientError
 from naming import MODEL_NAME_MAX, derive_name, is_already_exists_error, is_not_found_error
 from settings_json import SettingsError, settings_reader, settings_text
@@ -90,18 +90,6 @@ class JobStateChange:
     name: str
     status: str
     detail: Mapping[str, Any]
-
-
-# --- clients (same pattern as start_training: lazy, cached, replaceable in tests) -------------
-
-_clients: dict[tuple[str, str], Any] = {}
-
-
-def client(service: str, region: str) -> Any:
-    key = (service, region)
-    if key not in _clients:
-        _clients[key] = boto3.client(service, region_name=region)
-    return _clients[key]
 
 
 # --- handler -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
+import aws_clients
 import labeling_request as lr
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -37,20 +37,9 @@ NEW_JOB_STATUS = "Initializing"
 
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
-# Created on first use, then reused across warm invocations. Lazily, so that importing this
-# module needs no region or credentials and tests can set AWS_ENDPOINT_URL (which boto3
-# honours) or put a stubbed client here before the first call.
-_clients: dict[str, Any] = {}
-
 
 def client(service: str, region: str) -> Any:
-    if service not in _clients:
-        _clients[service] = boto3.client(service, region_name=region, config=_CLIENT_CONFIG)
-    return _clients[service]
-
-
-def reset_clients() -> None:
-    _clients.clear()
+    return aws_clients.client(service, region, config=_CLIENT_CONFIG)
 
 
 def log(message: str, *, level: str = "INFO", **fields: Any) -> None:

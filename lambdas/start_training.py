@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import boto3
+from aws_clients import client
 from botocore.exceptions import ClientError
 from manifests import (
     ManifestSplit,
@@ -43,19 +43,6 @@ DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
 # stays at about one chunk plus one line.
 READ_CHUNK_BYTES = 1 << 20
 
-_clients: dict[tuple[str, str], Any] = {}
-
-
-def client(service: str, region: str) -> Any:
-    """One boto3 client per service and region, created on first use.
-
-    Lazily, so importing this module needs no AWS configuration and tests can point clients
-    at a local endpoint (`AWS_ENDPOINT_URL`) or replace them in `_clients`.
-    """
-    key = (service, region)
-    if key not in _clients:
-        _clients[key] = boto3.client(service, region_name=region)
-    return _clients[key]
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

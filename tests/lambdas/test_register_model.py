@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import aws_clients
 import boto3
 import pytest
 import register_model
@@ -273,7 +274,7 @@ class Stubbed:
 def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubbed]:
     monkeypatch.setenv("MODEL_SETTINGS", json.dumps(SETTINGS))
     aws = Stubbed()
-    monkeypatch.setattr(register_model, "_clients", {("sagemaker", REGION): aws.sagemaker, ("sns", REGION): aws.sns})
+    monkeypatch.setattr(aws_clients, "_clients", {("sagemaker", REGION): aws.sagemaker, ("sns", REGION): aws.sns})
     with aws.sm, aws.topic:
         yield aws
         aws.sm.assert_no_pending_responses()
@@ -509,7 +510,7 @@ def test_model_package_is_created_once(stubbed: Stubbed, monkeypatch: pytest.Mon
 @pytest.fixture
 def emulated(_no_real_aws: None, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
-    monkeypatch.setattr(register_model, "_clients", {})
+    monkeypatch.setattr(aws_clients, "_clients", {})
     suffix = uuid.uuid4().hex[:12]
     sns = boto3.client("sns", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import aws_clients
 import boto3
 import labeling_request as lr
 import pytest
@@ -31,9 +32,9 @@ ACCOUNT = "123456789012"  # also the moto server's account, so ExpectedBucketOwn
 def s3(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The emulator's S3, and the handler's lazily created clients pointed at it."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
-    start_labeling.reset_clients()
+    aws_clients.reset()
     yield boto3.client("s3", region_name="us-east-1", endpoint_url=emulator.endpoint_url)
-    start_labeling.reset_clients()
+    aws_clients.reset()
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def sagemaker(s3: Any) -> Iterator[tuple[Any, Stubber]]:
     client = boto3.client("sagemaker", region_name="us-east-1")
     stubber = Stubber(client)
     stubber.activate()
-    start_labeling._clients["sagemaker"] = client
+    aws_clients.use("sagemaker", "us-east-1", client)
     yield client, stubber
     stubber.deactivate()
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aws_clients
 import boto3
 import pytest
 import start_training
@@ -211,7 +212,7 @@ def training_settings(bucket: str, topic_arn: str) -> dict[str, Any]:
 @pytest.fixture
 def aws(_no_real_aws: None, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
-    monkeypatch.setattr(start_training, "_clients", {})
+    monkeypatch.setattr(aws_clients, "_clients", {})
     suffix = uuid.uuid4().hex[:12]
     bucket = f"sagemaker-test-{suffix}"  # the moto server lives for the whole session
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
@@ -223,7 +224,7 @@ def aws(_no_real_aws: None, emulator: Emulator, monkeypatch: pytest.MonkeyPatch)
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
     sagemaker = SageMakerWithLabelingJobs(boto3.client("sagemaker", region_name=REGION))
-    start_training._clients[("sagemaker", REGION)] = sagemaker
+    aws_clients.use("sagemaker", REGION, sagemaker)
     state = Aws(bucket, topic_arn, queue_url, training_settings(bucket, topic_arn), sagemaker)
     state.use_settings(monkeypatch)
     yield state
