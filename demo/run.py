@@ -30,6 +30,7 @@ from demo.emulator import Emulator, fake_aws_environment, running_emulator
 from demo.events import Event, deliver, training_job_state_change
 from demo.images import class_from_source_ref, generate_images, upload_images
 from demo.simulated_ground_truth import SimulatedGroundTruth, simulated_ground_truth
+from workflow import local
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -68,21 +69,12 @@ def step(result: DemoResult, name: str) -> Iterator[None]:
 
 def handler_with_deployed_settings(lambda_client: Any, function_name: str, module: str) -> Callable[..., Any]:
     """The handler as the deployed function would run it: its environment, fresh clients."""
-    variables = lambda_client.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"]
+    variables = local.function_environment(lambda_client, function_name)
     loaded = importlib.import_module(module)
 
     def run(event: Event, context: Any = None) -> Any:
-        saved = {k: os.environ.get(k) for k in variables}
-        os.environ.update(variables)
-        getattr(loaded, "_clients", {}).clear()  # clients pick up the emulator endpoint
-        try:
+        with local.deployed_environment(variables):
             return loaded.handler(event, context)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     return run
 

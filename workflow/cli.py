@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from botocore.exceptions import (
 )
 
 from stacks.config import CONTEXT_KEY, ConfigError
-from workflow import aws, outputs, plans, status
+from workflow import aws, local, outputs, plans, status
 from workflow.context import Project, build_context, load_project, parse_overrides, read_cdk_context
 from workflow.errors import EXIT_RUNTIME, EXIT_USAGE, CliError, UsageError
 
@@ -112,38 +112,20 @@ def invoke_start_labeling(lambda_client: Any, function: str, event: Mapping[str,
     return payload
 
 
-@contextlib.contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    saved = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved
-
-
 def run_start_labeling_locally(lambda_client: Any, function: str, event: Mapping[str, Any]) -> dict[str, Any]:
     """Run the StartLabeling handler in this process with the deployed function's settings."""
-    configuration = lambda_client.get_function_configuration(FunctionName=function)
-    variables = (configuration.get("Environment") or {}).get("Variables") or {}
-    settings = variables.get(labeling_request.SETTINGS_ENV_VAR)
-    if not settings:
+    variables = local.function_environment(lambda_client, function)
+    if not variables.get(labeling_request.SETTINGS_ENV_VAR):
         raise CliError(
             f"function {function} has no {labeling_request.SETTINGS_ENV_VAR} environment variable: "
             f"{outputs.DEPLOY_HINT}"
         )
-    start_labeling.reset_clients()  # fresh clients: honour this run's endpoint and credentials
     try:
         # The handler logs JSON lines to stdout; stdout is for our result.
-        with _environment(labeling_request.SETTINGS_ENV_VAR, settings), contextlib.redirect_stdout(sys.stderr):
+        with local.deployed_environment(variables), contextlib.redirect_stdout(sys.stderr):
             return start_labeling.handler(dict(event), None)
     except labeling_request.LabelingRequestError as error:
         raise CliError(f"StartLabeling (run locally with the settings of {function}) failed: {error}") from error
-    finally:
-        start_labeling.reset_clients()
 
 
 def cmd_start_labeling(run: Invocation) -> int:
