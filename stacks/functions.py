@@ -15,24 +15,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.config import LOG_RETENTION_PERIODS
 from stacks.lambda_settings import MAX_ENVIRONMENT_BYTES
 from stacks.nag import acknowledge_wildcard_resources
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # latest; the code also runs on 3.11 for the tests
 
-_RETENTION_BY_DAYS = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
-    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
-    3653: "TEN_YEARS",
-}
-
-
 def retention_days(days: int) -> logs.RetentionDays:
     """CloudWatch Logs accepts only these retention periods (config checks the number)."""
-    return logs.RetentionDays[_RETENTION_BY_DAYS[days]]
+    return logs.RetentionDays[LOG_RETENTION_PERIODS[days]]
 
 
 class WorkflowFunction(Construct):

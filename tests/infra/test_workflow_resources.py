@@ -175,3 +175,11 @@ def test_training_and_tuning_rules_match_our_jobs_that_ended(events_client: Any)
     tuning = rule_pattern("explicit-env", "TuningJobEnded")
     assert matches(events_client, tuning, tuning_job_state_change("gt-demo-a1b2c3d4", "Completed"))
     assert not matches(events_client, tuning, tuning_job_state_change("other-tuning", "Completed"))
+
+
+def test_every_retention_period_the_config_accepts_is_a_cdk_retention() -> None:
+    from stacks.config import LOG_RETENTION_DAYS
+    from stacks.functions import retention_days
+
+    assert [retention_days(days).name for days in LOG_RETENTION_DAYS][:3] == ["ONE_DAY", "THREE_DAYS", "FIVE_DAYS"]
+    assert len({retention_days(days) for days in LOG_RETENTION_DAYS}) == len(LOG_RETENTION_DAYS)
