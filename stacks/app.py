@@ -31,15 +31,18 @@ def add_stacks(app: cdk.App, config: WorkflowConfig) -> tuple[DataStack, Workflo
     env = None if config.is_env_agnostic else cdk.Environment(account=config.account, region=config.region)
     # The local emulator cannot update a stack that has the bootstrap-version rule; only the
     # `make demo` target (context local_emulator=true) drops it. Real deployments keep it.
-    synthesizer = cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=not config.local_emulator)
+
+    def synthesizer() -> cdk.DefaultStackSynthesizer:  # one per stack: a synthesizer binds to its stack
+        return cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=not config.local_emulator)
+
     data = DataStack(
         app, f"{config.stack_prefix}-Data", config=config, env=env,
-        synthesizer=synthesizer,
+        synthesizer=synthesizer(),
         description="SageMaker labeling-to-training workflow: data bucket, access logs, execution role (stateful)",
     )
     workflow = WorkflowStack(
         app, f"{config.stack_prefix}-Workflow", config=config, data=data, env=env,
-        synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=not config.local_emulator),
+        synthesizer=synthesizer(),
         description="SageMaker labeling-to-training workflow: notebook, labeling, training, alerts (stateless)",
     )
     for key, value in config.tags.items():

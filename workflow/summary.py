@@ -12,7 +12,8 @@ def summarize(template: dict) -> list[str]:
     resources = template.get("Resources", {})
     counts = Counter(r["Type"] for r in resources.values())
     lines = [f"  {count:3d}  {kind}" for kind, count in sorted(counts.items())]
-    outputs = [name for name in template.get("Outputs", {}) if not name.startswith("PublishOutput")]
+    # CDK's cross-stack exports are plumbing, not something a person looks up.
+    outputs = [name for name in template.get("Outputs", {}) if not name.startswith("ExportsOutput")]
     if outputs:
         lines.append(f"  outputs: {', '.join(outputs)}")
     return lines
