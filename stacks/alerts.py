@@ -11,6 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import WorkflowConfig
+from stacks.labeling import sagemaker_arn
 from stacks.nag import acknowledge
 
 LABELING_STATE_CHANGE = "SageMaker Ground Truth Labeling Job State Change"
@@ -18,7 +19,7 @@ LABELING_STATE_CHANGE = "SageMaker Ground Truth Labeling Job State Change"
 
 def labeling_job_arn_prefix(scope: Construct, job_prefix: str) -> str:
     """Our labeling jobs in this account and region (other teams' jobs never match)."""
-    return Stack.of(scope).format_arn(service="sagemaker", resource="labeling-job", resource_name=job_prefix)
+    return sagemaker_arn(scope, "labeling-job", job_prefix)
 
 
 class Alerts(Construct):
