@@ -53,7 +53,6 @@ class DataStack(Stack):
 
     def __init__(self, scope: Construct, id_: str, *, config: WorkflowConfig, **kwargs: Any) -> None:
         super().__init__(scope, id_, termination_protection=True, **kwargs)
-        self.config = config
         prefix = config.prefix
         self.encryption_key: kms.IKey | None = (
             kms.Key.from_key_arn(self, "DataKey", config.bucket.kms_key_arn)
@@ -65,10 +64,8 @@ class DataStack(Stack):
             # Adopted: nothing is created or changed; README lists what the owner must ensure
             # (CORS rule, TLS-only policy, Block Public Access).
             self.bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "AdoptedDataBucket", bucket_name)
-            self.access_log_bucket: s3.IBucket | None = None
         else:
-            self.access_log_bucket = self._access_log_bucket(config)
-            self.bucket = self._data_bucket(config, bucket_name, self.access_log_bucket)
+            self.bucket = self._data_bucket(config, bucket_name, self._access_log_bucket(config))
 
         self.execution = SageMakerExecutionRole(
             self, "SageMakerExecution", bucket=self.bucket, prefix=prefix,
@@ -78,13 +75,11 @@ class DataStack(Stack):
         if not config.bucket.adopt_existing:
             self._grant_role_in_bucket_policy(self.execution_role, prefix)
 
-        self.images_uri = f"s3://{self.bucket.bucket_name}/{prefix}/images/"
-        self.labeled_data_uri = f"s3://{self.bucket.bucket_name}/{prefix}/labeled-data/"
         CfnOutput(self, "BucketName", value=self.bucket.bucket_name,
                   description="Data bucket (the notebook's default bucket)")
-        CfnOutput(self, "ImagesS3Uri", value=self.images_uri,
+        CfnOutput(self, "ImagesS3Uri", value=f"s3://{self.bucket.bucket_name}/{prefix}/images/",
                   description="Upload images to label here (the tutorial's input location)")
-        CfnOutput(self, "LabeledDataS3Uri", value=self.labeled_data_uri,
+        CfnOutput(self, "LabeledDataS3Uri", value=f"s3://{self.bucket.bucket_name}/{prefix}/labeled-data/",
                   description="Ground Truth writes labeling output here")
         CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn,
                   description="SageMaker execution role (notebook, labeling and training jobs)")

@@ -47,7 +47,6 @@ class SageMakerExecutionRole(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="SageMaker execution role of the labeling-to-training workflow (scoped to its data prefix)",
         )
-        self.prefix = prefix
 
         self.role.add_to_policy(iam.PolicyStatement(
             sid="ListDataPrefix",

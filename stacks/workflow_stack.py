@@ -23,7 +23,6 @@ class WorkflowStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, config: WorkflowConfig, data: DataStack,
                  **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.config = config
         region = None if config.is_env_agnostic else config.region
         log_retention = retention_days(config.log_retention_days)
         # By name, not by reference: see data_bucket_name.
