@@ -49,9 +49,9 @@ class WorkflowFunction(Construct):
         super().__init__(scope, id_)
         # json.dumps, not Stack.to_json_string: the latter drops null values, and the Lambdas
         # require every key. Tokens inside the text (ARNs, names: never quotes) resolve at deploy.
-        environment = {settings_var: json.dumps(settings, separators=(",", ":"))}
+        settings_text = json.dumps(settings, separators=(",", ":"))
         # Tokens resolve at deploy time; the literal part must leave room for them.
-        if len(json.dumps(settings, default=str)) > MAX_ENVIRONMENT_BYTES - 512:
+        if len(settings_text) > MAX_ENVIRONMENT_BYTES - 512:
             raise ValueError(f"{settings_var} is too large for Lambda's 4 KB environment; shorten the "
                              "instructions or labels in the workflow config")
         self.role = iam.Role(
@@ -72,7 +72,7 @@ class WorkflowFunction(Construct):
             role=self.role,
             timeout=timeout,
             memory_size=memory_size,
-            environment=environment,
+            environment={settings_var: settings_text},
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             retry_attempts=retry_attempts,

@@ -183,3 +183,22 @@ def test_every_retention_period_the_config_accepts_is_a_cdk_retention() -> None:
 
     assert [retention_days(days).name for days in LOG_RETENTION_DAYS][:3] == ["ONE_DAY", "THREE_DAYS", "FIVE_DAYS"]
     assert len({retention_days(days) for days in LOG_RETENTION_DAYS}) == len(LOG_RETENTION_DAYS)
+
+
+def test_settings_too_large_for_the_lambda_environment_fail_synth() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import Duration
+    from aws_cdk import aws_logs as logs
+
+    from stacks.functions import WorkflowFunction
+
+    def function(scope: cdk.Stack, size: int) -> None:
+        WorkflowFunction(scope, f"F{size}", handler="start_labeling.handler", description="d",
+                         settings_var="LABELING_SETTINGS", settings={"text": "x" * size},
+                         timeout=Duration.seconds(10), memory_size=128, log_retention=logs.RetentionDays.ONE_DAY,
+                         retry_attempts=0)
+
+    stack = cdk.Stack(cdk.App())
+    function(stack, 3000)  # fits, with room for tokens resolved at deploy
+    with pytest.raises(ValueError, match="LABELING_SETTINGS is too large for Lambda's 4 KB environment"):
+        function(stack, 3600)
