@@ -2,7 +2,8 @@
 
 For the local emulator, which stores functions but cannot run them (`start-labeling --local`,
 `make demo`): the handler's AWS calls then use the caller's credentials and endpoint, not the
-function's role.
+function's role. `running_as` says which role the deployed function would have used, so the
+permission rehearsal (tests/permissions) can evaluate each call against that role's policies.
 """
 
 from __future__ import annotations
@@ -10,25 +11,53 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import aws_clients
 
+# The IAM role ARN whose permissions the AWS calls made right now stand for (None: the caller's own).
+running_as: ContextVar[str | None] = ContextVar("running_as", default=None)
 
-def function_environment(lambda_client: Any, function: str) -> dict[str, str]:
-    """The deployed function's environment variables."""
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    name: str
+    role_arn: str
+    variables: Mapping[str, str]
+
+
+def deployed_function(lambda_client: Any, function: str) -> DeployedFunction:
+    """The deployed function's role and environment variables."""
     configuration = lambda_client.get_function_configuration(FunctionName=function)
-    return dict((configuration.get("Environment") or {}).get("Variables") or {})
+    return DeployedFunction(
+        name=function,
+        role_arn=configuration["Role"],
+        variables=dict((configuration.get("Environment") or {}).get("Variables") or {}),
+    )
 
 
 @contextlib.contextmanager
-def deployed_environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """`variables` set for the duration, with fresh clients that honour this environment."""
+def acting_as(role_arn: str | None) -> Iterator[None]:
+    """Mark the calls made inside as made with `role_arn`'s permissions."""
+    token = running_as.set(role_arn)
+    try:
+        yield
+    finally:
+        running_as.reset(token)
+
+
+@contextlib.contextmanager
+def deployed_environment(function: DeployedFunction) -> Iterator[None]:
+    """The function's variables set for the duration, with fresh clients that honour them."""
+    variables = function.variables
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
     aws_clients.reset()
     try:
-        yield
+        with acting_as(function.role_arn):
+            yield
     finally:
         for name, value in saved.items():
             if value is None:
