@@ -32,13 +32,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
 
-from manifests import split_manifest, write_manifest
+from manifests import DataLocation, split_manifest, write_manifest
 
 LINES = 100_000
 CATEGORIES = ["Airplane", "Automobile", "Bird", "Cat", "Helicopter"]
 CLASS_WEIGHTS = [0.35, 0.25, 0.2, 0.15, 0.05]  # unbalanced, like real labeling output
 FAILED_FRACTION = 0.02
 JOB = "gt-demo-bench-20240101"
+BUCKET = "sagemaker-us-east-1-123456789012"
+PREFIX = "ground-truth-demo"
 ATTRIBUTE = "gt-demo-bench"
 MAX_RATIO = 1.5
 MAX_PEAK_MIB = 64.0
@@ -51,7 +53,7 @@ def generate(path: Path, lines: int = LINES, seed: int = 7) -> None:
     with path.open("w", encoding="utf-8") as out:
         for n in range(lines):
             record: dict[str, object] = {
-                "source-ref": f"s3://sagemaker-us-east-1-123456789012/ground-truth-demo/images/"
+                "source-ref": f"s3://{BUCKET}/{PREFIX}/images/"
                 f"batch-{n // 1000:03d}/img-{n:06d}.jpg"
             }
             metadata: dict[str, object] = {
@@ -86,7 +88,11 @@ def bare_loop_text(manifest: Path, _: Path) -> None:
 def parse_and_split(manifest: Path, workdir: Path) -> None:
     with manifest.open("rb") as lines:
         result = split_manifest(
-            lines, label_attribute=ATTRIBUTE, categories=CATEGORIES, labeling_job_name=JOB
+            lines,
+            label_attribute=ATTRIBUTE,
+            categories=CATEGORIES,
+            labeling_job_name=JOB,
+            location=DataLocation(BUCKET, PREFIX),
         )
     with (workdir / "train.manifest").open("wb") as out:
         write_manifest(result.train, out)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import tracemalloc
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,10 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from manifests import (
     DROP_REASONS,
+    MAX_LINE_BYTES,
+    OVERLONG_LINE,
+    DataLocation,
     LabelReader,
     choose_validation_ordinals,
     iter_lines,
     parse_label_categories,
+    source_ref_problem,
     split_manifest,
     validation_count,
     write_manifest,
@@ -24,6 +30,10 @@ from manifests import (
 ATTR = "gt-demo-labels"
 CATEGORIES = ["Airplane", "Automobile", "Bird", "Cat", "Helicopter"]
 JOB = "gt-demo-20240101"
+BUCKET = "sagemaker-us-east-1-123456789012"
+PREFIX = "ground-truth-demo"
+LOCATION = DataLocation(BUCKET, PREFIX)
+SRC = f"s3://{BUCKET}/{PREFIX}/images/k.jpg"
 
 
 def line(
@@ -34,11 +44,12 @@ def line(
     failed: bool = False,
     with_label: bool = True,
     with_source: bool = True,
+    source: str | None = None,
 ) -> bytes:
     """A line shaped like Ground Truth's image-classification output."""
     record: dict[str, Any] = {}
     if with_source:
-        record["source-ref"] = f"s3://sagemaker-us-east-1-123456789012/images/img-{n:06d}.jpg"
+        record["source-ref"] = source or f"s3://{BUCKET}/{PREFIX}/images/img-{n:06d}.jpg"
     metadata: dict[str, Any] = {
         "type": "groundtruth/image-classification",
         "job-name": f"labeling-job/{JOB}",
@@ -60,6 +71,7 @@ def split(lines: list[bytes] | list[str], **overrides: Any) -> Any:
         "label_attribute": ATTR,
         "categories": CATEGORIES,
         "labeling_job_name": JOB,
+        "location": LOCATION,
     }
     options.update(overrides)
     return split_manifest(lines, **options)
@@ -71,7 +83,7 @@ def class_lines(index: int, count: int, start: int = 0) -> list[bytes]:
 
 # --- classification of single lines --------------------------------------------------------
 
-READER = LabelReader(label_attribute=ATTR, categories=CATEGORIES)
+READER = LabelReader(label_attribute=ATTR, categories=CATEGORIES, location=LOCATION)
 
 
 @pytest.mark.parametrize(
@@ -81,8 +93,8 @@ READER = LabelReader(label_attribute=ATTR, categories=CATEGORIES)
         (line(4), 4),
         (line("3"), 3),
         (line("Bird"), 2),
-        (b'  {"source-ref": "s3://b/k.jpg", "gt-demo-labels": 1}', 1),
-        (b'{"source-ref": "s3://b/k.jpg", "gt-demo-labels": 1}  \t', 1),
+        (b'  {"source-ref": "%s", "gt-demo-labels": 1}' % SRC.encode(), 1),
+        (b'{"source-ref": "%s", "gt-demo-labels": 1}  \t' % SRC.encode(), 1),
     ],
 )
 def test_usable_lines_give_their_class_index(raw: bytes, expected: int) -> None:
@@ -110,8 +122,10 @@ def test_usable_lines_give_their_class_index(raw: bytes, expected: int) -> None:
         (line({"class": 1}), "unknown_label"),
         (line("٣"), "unknown_label"),  # Arabic-Indic digit three: isdigit() but not our index
         (line(1, with_source=False), "missing_source_ref"),
+        (b'{"source-ref": null, "gt-demo-labels": 1}', "missing_source_ref"),
+        (b'{"source-ref": 7, "gt-demo-labels": 1}', "source_ref_not_s3"),
         (b"{", "malformed_json"),
-        (b'{"source-ref": "s3://b/k.jpg", "gt-demo-labels": 1', "malformed_json"),
+        (b'{"source-ref": "%s", "gt-demo-labels": 1' % SRC.encode(), "malformed_json"),
         (b"[1, 2]", "malformed_json"),
         (b'"just a string"', "malformed_json"),
         (b"3", "malformed_json"),
@@ -130,15 +144,15 @@ def test_unusable_lines_give_their_drop_reason(raw: bytes, reason: str) -> None:
 
 
 def test_metadata_that_is_not_an_object_is_not_a_failure() -> None:
-    raw = json.dumps({"source-ref": "s3://b/k.jpg", ATTR: 2, f"{ATTR}-metadata": "failure-reason"})
+    raw = json.dumps({"source-ref": SRC, ATTR: 2, f"{ATTR}-metadata": "failure-reason"})
     assert READER.class_of(raw.encode()) == 2
 
 
 def test_reader_rejects_empty_categories_and_attribute() -> None:
     with pytest.raises(ValueError, match="categories"):
-        LabelReader(label_attribute=ATTR, categories=[])
+        LabelReader(label_attribute=ATTR, categories=[], location=LOCATION)
     with pytest.raises(ValueError, match="label_attribute"):
-        LabelReader(label_attribute="", categories=CATEGORIES)
+        LabelReader(label_attribute="", categories=CATEGORIES, location=LOCATION)
 
 
 # --- validation counts -----------------------------------------------------------------------
@@ -150,7 +164,10 @@ def test_reader_rejects_empty_categories_and_attribute() -> None:
         (0, 0.2, 0),
         (1, 0.2, 0),
         (1, 0.9, 0),
-        (2, 0.2, 0),  # 0.4 rounds down
+        (2, 0.2, 1),  # 0.4 rounds down to 0, but a class of 2 spares one for validation
+        (2, 0.05, 1),
+        (9, 0.05, 1),  # 0.45
+        (40, 0.01, 1),  # 0.4
         (3, 0.2, 1),  # 0.6 rounds up
         (5, 0.2, 1),
         (10, 0.2, 2),
@@ -170,9 +187,12 @@ def test_validation_count(size: int, fraction: float, expected: int) -> None:
 @given(size=st.integers(0, 10_000), fraction=st.floats(0.001, 0.999))
 def test_validation_count_bounds(size: int, fraction: float) -> None:
     wanted = validation_count(size, fraction)
-    assert 0 <= wanted <= max(size - 1, 0)
-    if size >= 2:
-        assert abs(wanted - size * fraction) <= 0.5 + 1e-9 or wanted == size - 1
+    if size < 2:
+        assert wanted == 0
+    else:
+        # at least one to validate, at least one to train
+        assert 1 <= wanted <= size - 1
+        assert abs(wanted - size * fraction) <= 0.5 + 1e-9 or wanted in (1, size - 1)
 
 
 # --- choosing validation members -------------------------------------------------------------
@@ -212,10 +232,44 @@ def test_choose_ordinals_is_uniform_enough() -> None:
 # --- the split ---------------------------------------------------------------------------
 
 
-def test_kept_lines_are_written_back_unchanged() -> None:
-    odd = b'{"gt-demo-labels":"2",   "source-ref":"s3://b/x.jpg","z":[1,2, 3]}'
+def test_lines_with_an_int_label_are_written_back_unchanged() -> None:
+    odd = b'{"gt-demo-labels":2,   "source-ref":"%s","z":[1,2, 3.50], "u": "\\u00e9"}' % SRC.encode()
     result = split([odd, line(1, n=1)])
     assert odd in result.train + result.validation
+
+
+@pytest.mark.parametrize("label", ["2", "Bird", "02"])
+def test_string_labels_are_written_as_the_int_id(label: str) -> None:
+    # The built-in algorithm reads class ids 0..num_classes-1; "Bird" would reach it as is.
+    raw = line(label, n=7)
+    result = split([raw, line(0, n=8)])
+    written = next(out for out in result.train + result.validation if b"img-000007" in out)
+    record = json.loads(written)
+    assert record[ATTR] == 2
+    assert type(record[ATTR]) is int
+    # nothing else changed, and the order of the attributes is kept
+    assert record == {**json.loads(raw), ATTR: 2}
+    assert list(record) == list(json.loads(raw))
+
+
+def test_rewritten_lines_keep_utf8_and_survive_a_lone_surrogate() -> None:
+    utf8 = f'{{"source-ref": "s3://{BUCKET}/{PREFIX}/images/é.jpg", "{ATTR}": "Cat"}}'.encode()
+    surrogate = f'{{"source-ref": "{SRC}", "{ATTR}": "Cat", "note": "\\ud800"}}'.encode()
+    result = split([utf8, surrogate])
+    assert sorted(result.train + result.validation) == sorted(
+        [
+            f'{{"source-ref": "s3://{BUCKET}/{PREFIX}/images/é.jpg", "{ATTR}": 3}}'.encode(),
+            f'{{"source-ref": "{SRC}", "{ATTR}": 3, "note": "\\ud800"}}'.encode(),
+        ]
+    )
+
+
+def test_the_label_map_lists_class_names_by_id() -> None:
+    result = split([line(0), line("Cat", n=1)])
+    assert result.labels == tuple(CATEGORIES)
+    assert result.summary["labels"] == CATEGORIES
+    assert result.label_map == {"labels": CATEGORIES, "label_attribute": ATTR, "labeling_job": JOB}
+    json.dumps(result.label_map)
 
 
 def test_line_terminators_are_removed_and_nothing_else() -> None:
@@ -227,7 +281,7 @@ def test_line_terminators_are_removed_and_nothing_else() -> None:
 
 
 def test_str_lines_are_accepted_and_returned_as_utf8_bytes() -> None:
-    text = '{"source-ref": "s3://b/é.jpg", "gt-demo-labels": 0}'
+    text = f'{{"source-ref": "s3://{BUCKET}/{PREFIX}/é.jpg", "gt-demo-labels": 0}}'
     result = split([text + "\n"])
     assert result.train == [text.encode("utf-8")]
 
@@ -272,6 +326,16 @@ def test_single_class_manifest() -> None:
     assert len(result.validation) == 2
 
 
+def test_the_tutorials_ten_images_validate_every_class() -> None:
+    # 5 classes x 2 images: 0.2 x 2 rounds to 0 per class, which used to leave 4 of the 5
+    # classes out of validation entirely (a 9/1 split).
+    lines = [line(index, n=10 * index + k) for index in range(5) for k in range(2)]
+    result = split(lines)
+    assert [(c["train"], c["validation"]) for c in result.summary["classes"]] == [(1, 1)] * 5
+    assert result.summary["classes_in_validation"] == 5
+    assert Counter(READER.class_of(raw) for raw in result.validation) == dict.fromkeys(range(5), 1)
+
+
 def test_all_failed() -> None:
     result = split([line(failed=True, n=k) for k in range(7)])
     assert result.train == []
@@ -305,6 +369,11 @@ def test_summary_counts_every_reason() -> None:
         b"{not json",
         b"",
         b"   ",
+        line(1, n=8, source="images/img-8.jpg"),
+        line(1, n=9, source="s3://someone-elses-bucket/ground-truth-demo/images/x.jpg"),
+        line(1, n=10, source=f"s3://{BUCKET}/other-project/x.jpg"),
+        line(1, n=11, source=f"s3://{BUCKET}/{PREFIX}/../other-project/x.jpg"),
+        line(1, n=12, source=f"s3://{BUCKET}/{PREFIX}/images/{'x' * MAX_LINE_BYTES}.jpg"),
     ]
     summary = split(lines).summary
     assert summary["dropped"] == {
@@ -314,13 +383,21 @@ def test_summary_counts_every_reason() -> None:
         "missing_source_ref": 1,
         "malformed_json": 1,
         "blank": 2,
+        "source_ref_not_s3": 1,
+        "source_ref_other_bucket": 1,
+        "source_ref_outside_prefix": 1,
+        "source_ref_unsafe_path": 1,
+        "line_too_long": 1,
     }
-    assert summary["totals"]["input_lines"] == 10
+    assert list(summary["dropped"]) == list(DROP_REASONS)
+    assert summary["totals"]["input_lines"] == 15
     assert summary["totals"]["kept"] == 2
-    assert summary["totals"]["dropped"] == 8
+    assert summary["totals"]["dropped"] == 13
     assert summary["labeling_job"] == JOB
     assert summary["label_attribute"] == ATTR
     assert summary["validation_fraction"] == 0.2
+    assert summary["source_location"] == f"s3://{BUCKET}/{PREFIX}/"
+    assert summary["max_line_bytes"] == MAX_LINE_BYTES
     json.dumps(summary)  # stored as summary.json
 
 
@@ -404,7 +481,10 @@ def test_write_manifest_round_trips(count: int) -> None:
 
 # --- properties ------------------------------------------------------------------------------
 
-KINDS = ("int", "str", "name", "failed", "missing", "unknown", "nosource", "malformed", "blank")
+KINDS = (
+    "int", "str", "name", "failed", "missing", "unknown", "nosource", "malformed", "blank",
+    "elsewhere", "outside", "escape", "toolong",
+)
 REASON_OF_KIND = {
     "failed": "failed",
     "missing": "missing_label",
@@ -412,12 +492,17 @@ REASON_OF_KIND = {
     "nosource": "missing_source_ref",
     "malformed": "malformed_json",
     "blank": "blank",
+    "elsewhere": "source_ref_other_bucket",
+    "outside": "source_ref_outside_prefix",
+    "escape": "source_ref_unsafe_path",
+    "toolong": "line_too_long",
 }
+PROPERTY_MAX_LINE = 2_000  # small, so generated lines can exceed it cheaply
 
 
 @st.composite
 def manifests(draw: st.DrawFn) -> tuple[list[str], list[bytes], list[bytes], dict[str, int]]:
-    """Returns categories, the manifest lines, the lines expected to be kept, expected drops."""
+    """Returns categories, the manifest lines, the lines expected to be written, expected drops."""
     categories = draw(
         st.lists(st.sampled_from([*CATEGORIES, "Dog", "Ship"]), min_size=1, max_size=6, unique=True)
     )
@@ -446,13 +531,23 @@ def manifests(draw: st.DrawFn) -> tuple[list[str], list[bytes], list[bytes], dic
             raw = line(index, n=n, with_source=False)
         elif kind == "malformed":
             raw = line(index, n=n)[:-1]  # cut the closing brace
+        elif kind == "elsewhere":
+            raw = line(index, n=n, source=f"s3://other-bucket/{PREFIX}/images/{n}.jpg")
+        elif kind == "outside":
+            raw = line(index, n=n, source=f"s3://{BUCKET}/{PREFIX}-old/images/{n}.jpg")
+        elif kind == "escape":
+            raw = line(index, n=n, source=f"s3://{BUCKET}/{PREFIX}/images/../../{n}.jpg")
+        elif kind == "toolong":
+            raw = line(index, n=n, source=f"s3://{BUCKET}/{PREFIX}/images/{n}-{'x' * PROPERTY_MAX_LINE}.jpg")
         else:
             raw = b""
         lines.append(raw)
         if kind in REASON_OF_KIND:
             drops[REASON_OF_KIND[kind]] += 1
+        elif kind == "int":
+            kept.append(raw)  # byte for byte
         else:
-            kept.append(raw)
+            kept.append(json.dumps({**json.loads(raw), ATTR: index}).encode())  # the int id instead
     return categories, lines, kept, drops
 
 
@@ -466,13 +561,15 @@ def test_split_properties(
     manifest: tuple[list[str], list[bytes], list[bytes], dict[str, int]], fraction: float, job: str
 ) -> None:
     categories, lines, expected_kept, expected_drops = manifest
-    reader = LabelReader(label_attribute=ATTR, categories=categories)
+    reader = LabelReader(label_attribute=ATTR, categories=categories, location=LOCATION)
     result = split_manifest(
         lines,
         label_attribute=ATTR,
         categories=categories,
         labeling_job_name=job,
+        location=LOCATION,
         validation_fraction=fraction,
+        max_line_bytes=PROPERTY_MAX_LINE,
     )
     summary = result.summary
 
@@ -482,23 +579,34 @@ def test_split_properties(
     # no line lost or duplicated; train and validation disjoint (every generated line is unique)
     assert Counter(result.train) + Counter(result.validation) == Counter(expected_kept)
     assert not set(result.train) & set(result.validation)
-    # every class present is in train, with exactly the planned validation share
+    # every written label is the class id, an int, whatever form the manifest gave it in
+    for raw in result.train + result.validation:
+        label = json.loads(raw)[ATTR]
+        assert type(label) is int
+        assert label == reader.class_of(raw)
+    # every class present is in train, with exactly the planned validation share; a class with
+    # 2 or more examples has at least one in validation and at least one in train
     present = Counter(reader.class_of(raw) for raw in expected_kept)
     in_train = Counter(reader.class_of(raw) for raw in result.train)
     in_validation = Counter(reader.class_of(raw) for raw in result.validation)
     for index, size in present.items():
         assert in_train[index] >= 1
         assert in_validation[index] == validation_count(size, fraction)
+        if size >= 2:
+            assert in_validation[index] >= 1
         assert summary["classes"][index]["train"] == in_train[index]
         assert summary["classes"][index]["validation"] == in_validation[index]
     assert summary["classes_present"] == len(present)
+    assert summary["classes_in_validation"] == sum(1 for size in present.values() if size >= 2)
     # deterministic, whether the lines come as bytes or str
     again = split_manifest(
         [raw.decode() for raw in lines],
         label_attribute=ATTR,
         categories=categories,
         labeling_job_name=job,
+        location=LOCATION,
         validation_fraction=fraction,
+        max_line_bytes=PROPERTY_MAX_LINE,
     )
     assert again.train == result.train
     assert again.validation == result.validation
@@ -538,6 +646,131 @@ def test_crlf_manifest_in_chunks_splits_cleanly(size: int) -> None:
     assert result.summary["totals"]["input_lines"] == 12
     assert result.summary["dropped"]["blank"] == 0
     assert sorted(result.train + result.validation) == sorted(lines)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 64, 10_000])
+def test_iter_lines_replaces_an_overlong_line_and_keeps_its_neighbours(size: int) -> None:
+    long_line = b'{"source-ref": "' + b"x" * 100 + b'"}'
+    data = b"a\n" + long_line + b"\nb\n" + long_line
+    assert list(iter_lines(chunked(data, size), max_line_bytes=50)) == [b"a", OVERLONG_LINE, b"b", OVERLONG_LINE]
+
+
+def test_iter_lines_never_holds_an_overlong_line() -> None:
+    # A 16 MiB line in 256 KiB chunks: botocore's iter_lines (and our splitter before the cap)
+    # held all of it, and copied it once per chunk while it grew.
+    chunk = b"x" * (256 * 1024)
+
+    def stream() -> Iterator[bytes]:
+        yield b"a\n"
+        for _ in range(64):
+            yield chunk
+        yield b"\nb\n"
+
+    tracemalloc.start()
+    try:
+        out = list(iter_lines(stream()))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out == [b"a", OVERLONG_LINE, b"b"]
+    assert peak < 4 * (MAX_LINE_BYTES + len(chunk)), peak
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 64, 100_000])
+def test_a_line_at_the_cap_is_kept_and_one_byte_more_is_dropped(size: int) -> None:
+    at_cap = line(0, n=1)
+    over = line(0, n=2)[:-1] + b" }"  # same record shape, one byte longer
+    data = at_cap + b"\r\n" + over + b"\r\n" + at_cap.replace(b"img-000001", b"img-000003") + b"\n"
+    cap = len(at_cap)  # the terminator does not count
+    result = split(iter_lines(chunked(data, size), max_line_bytes=cap), max_line_bytes=cap)
+    assert result.summary["totals"]["input_lines"] == 3
+    assert result.summary["dropped"]["line_too_long"] == 1
+    assert result.summary["totals"]["kept"] == 2
+
+
+def test_split_counts_the_overlong_marker_and_long_lines_from_files() -> None:
+    long_line = line(1, n=5, source=f"s3://{BUCKET}/{PREFIX}/images/{'x' * MAX_LINE_BYTES}.jpg")
+    result = split([line(0, n=1) + b"\n", OVERLONG_LINE, long_line + b"\n"])
+    assert result.summary["dropped"]["line_too_long"] == 2
+    assert result.summary["totals"]["kept"] == 1
+
+
+# --- where the images are ------------------------------------------------------------------
+
+NOT_S3, OTHER_BUCKET, OUTSIDE, UNSAFE = (
+    "source_ref_not_s3",
+    "source_ref_other_bucket",
+    "source_ref_outside_prefix",
+    "source_ref_unsafe_path",
+)
+IN = f"s3://{BUCKET}/{PREFIX}"
+SOURCE_CASES = [
+    (f"{IN}/images/a.jpg", None),
+    (f"{IN}/a.jpg", None),
+    (f"{IN}/images/.hidden.jpg", None),  # a dot file is no path trick
+    (f"{IN}/images/a..b.jpg", None),
+    (f"{IN}/images/100%.jpg", None),  # a lone % escapes nothing
+    (f"{IN}/images/Screenshot 2024-01-01 at 10.00.00\u202fAM.png", None),  # macOS names
+    (f"{IN}/imágenes/a.jpg", None),
+    ("images/a.jpg", NOT_S3),
+    (f"https://{BUCKET}.s3.amazonaws.com/{PREFIX}/a.jpg", NOT_S3),
+    (f"S3://{BUCKET}/{PREFIX}/a.jpg", NOT_S3),
+    (f"s3://{BUCKET}", NOT_S3),
+    (f"s3://{BUCKET}/", NOT_S3),
+    (f"s3:///{PREFIX}/a.jpg", NOT_S3),
+    (3, NOT_S3),
+    (["s3://x"], NOT_S3),
+    ({"uri": f"{IN}/a.jpg"}, NOT_S3),
+    (f"s3://someone-elses-bucket/{PREFIX}/a.jpg", OTHER_BUCKET),
+    (f"s3://{BUCKET}-x/{PREFIX}/a.jpg", OTHER_BUCKET),
+    (f"s3://{BUCKET.upper()}/{PREFIX}/a.jpg", OTHER_BUCKET),
+    (f"s3://{BUCKET}/{PREFIX}-old/a.jpg", OUTSIDE),
+    (f"s3://{BUCKET}/{PREFIX}", OUTSIDE),
+    (f"s3://{BUCKET}/other-project/a.jpg", OUTSIDE),
+    (f"{IN}/../secret.jpg", UNSAFE),
+    (f"{IN}/../{PREFIX}/a.jpg", UNSAFE),  # inside the prefix only as written
+    (f"{IN}/images/..", UNSAFE),
+    (f"{IN}/./a.jpg", UNSAFE),
+    (f"{IN}//a.jpg", UNSAFE),
+    (f"s3://{BUCKET}//{PREFIX}/a.jpg", UNSAFE),
+    (f"{IN}/images/", UNSAFE),  # a folder marker, not an image
+    (f"{IN}/%2e%2e/secret.jpg", UNSAFE),
+    (f"{IN}/%2E%2E%2Fsecret.jpg", UNSAFE),
+    (f"{IN}/images%2f..%2fa.jpg", UNSAFE),
+    (f"{IN}/%252e%252e/a.jpg", UNSAFE),  # double-encoded
+    (f"{IN}/..\\secret.jpg", UNSAFE),
+    (f"{IN}/a\x00.jpg", UNSAFE),
+    (f"{IN}/a\n.jpg", UNSAFE),
+    (f"{IN}/\uff0e\uff0e/secret.jpg", UNSAFE),  # fullwidth dots: ".." after NFKC
+    (f"{IN}/images\uff0f\uff0e\uff0e\uff0fa.jpg", UNSAFE),
+]
+
+
+@pytest.mark.parametrize(("source", "reason"), SOURCE_CASES)
+def test_source_ref_problem(source: object, reason: str | None) -> None:
+    assert source_ref_problem(source, LOCATION) == reason
+
+
+@pytest.mark.parametrize(("source", "reason"), SOURCE_CASES)
+def test_lines_outside_the_data_location_are_dropped_with_their_reason(source: object, reason: str | None) -> None:
+    # Through the reader's fast path too: it must never accept what the precise check refuses.
+    raw = json.dumps({"source-ref": source, ATTR: 1}).encode()
+    code = READER.class_of(raw)
+    assert (None if code >= 0 else READER.reason(code)) == reason
+
+
+def test_a_location_without_prefix_is_the_whole_bucket() -> None:
+    whole = DataLocation(BUCKET, "")
+    assert whole.uri == f"s3://{BUCKET}/"
+    assert source_ref_problem(f"s3://{BUCKET}/anything/a.jpg", whole) is None
+    assert source_ref_problem(f"s3://{BUCKET}/../a.jpg", whole) == UNSAFE
+    assert DataLocation(BUCKET, f"/{PREFIX}/") == LOCATION
+
+
+@pytest.mark.parametrize("bucket", ["", "a/b", " b"])
+def test_a_location_needs_a_bucket_name(bucket: str) -> None:
+    with pytest.raises(ValueError, match="bucket name"):
+        DataLocation(bucket, PREFIX)
 
 
 # --- label categories -------------------------------------------------------------------------
