@@ -66,6 +66,7 @@ _TASK_KEYWORD_PATTERN = re.compile(r"[A-Za-z0-9]+( [A-Za-z0-9]+)*")
 _ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+")
 _WORKTEAM_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+")
 _LAMBDA_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:lambda:[a-z0-9\-]*:[0-9]{12}:function:.+")
+_KMS_KEY_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:kms:[a-z0-9\-]+:[0-9]{12}:key/[0-9a-f\-]{36}")
 
 
 class LabelingRequestError(ValueError):
@@ -109,6 +110,8 @@ class LabelingSettings:
     max_objects: int | None
     # Read-only view; excluded from hashing because mappings are not hashable.
     tags: Mapping[str, str] = field(hash=False)
+    # The data bucket's SSE-KMS key, or None (SSE-S3). Optional in the settings JSON.
+    kms_key_arn: str | None = None
 
     @classmethod
     def from_json(cls, text: str, *, source: str = SETTINGS_ENV_VAR) -> LabelingSettings:
@@ -124,7 +127,7 @@ class LabelingSettings:
             raise LabelingRequestError(f"{source} must be a JSON object, got {type(data).__name__}")
         reader = _SettingsReader(data, source)
         expected = set(_SETTINGS_KEYS)
-        missing = sorted(expected - set(data))
+        missing = sorted(expected - set(data) - set(_OPTIONAL_SETTINGS_KEYS))
         if missing:
             raise LabelingRequestError(
                 f"{source} is missing key(s) {', '.join(missing)}; the stack must pass all of "
@@ -197,11 +200,13 @@ class LabelingSettings:
             max_concurrent_tasks=reader.optional_integer("max_concurrent_tasks", minimum=1, maximum=5000),
             max_objects=reader.optional_integer("max_objects", minimum=1),
             tags=reader.tags("tags"),
+            kms_key_arn=reader.optional_pattern("kms_key_arn", _KMS_KEY_ARN_PATTERN),
         )
 
 
 # Declaration order, so messages list the keys as the stack writes them.
 _SETTINGS_KEYS = tuple(LabelingSettings.__dataclass_fields__)
+_OPTIONAL_SETTINGS_KEYS = ("kms_key_arn",)
 
 
 class _SettingsReader:
@@ -230,6 +235,9 @@ class _SettingsReader:
         if not pattern.fullmatch(value):
             raise self._fail(key, f"a string matching {pattern.pattern}")
         return value
+
+    def optional_pattern(self, key: str, pattern: re.Pattern[str]) -> str | None:
+        return None if self._data.get(key) is None else self.pattern(key, pattern)
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str:
         value = self._data[key]
@@ -599,11 +607,16 @@ def build_create_labeling_job_request(
         assert settings.price_usd is not None  # LabelingSettings guarantees it
         human_task["PublicWorkforceTaskPrice"] = {"AmountInUsd": price_to_usd(settings.price_usd)}
 
+    output_config: dict[str, Any] = {"S3OutputPath": locations.output_path}
+    if settings.kms_key_arn:
+        # SSE-KMS data bucket: Ground Truth encrypts its output with the bucket's key (the
+        # execution role holds the key actions Ground Truth's docs list; docs/permissions-fixes.md).
+        output_config["KmsKeyId"] = settings.kms_key_arn
     request: dict[str, Any] = {
         "LabelingJobName": job_name,
         "LabelAttributeName": settings.label_attribute,
         "InputConfig": input_config,
-        "OutputConfig": {"S3OutputPath": locations.output_path},
+        "OutputConfig": output_config,
         "RoleArn": settings.role_arn,
         "LabelCategoryConfigS3Uri": locations.uri(CATEGORIES_FILE),
     }

@@ -9,13 +9,17 @@ HyperParameter Tuning Job State Change".
 - Optionally also a model package (PendingManualApproval) in a model package group.
 - Failed/Stopped: an SNS alert with the failure reason.
 
-Idempotent: the model name is derived from the training job, an existing model or package for
-that training job is found before creating, and "already exists" counts as success.
+Idempotent: the model name is derived from the training job and an existing model is found
+before creating ("already exists" counts as success). A model package version gets a number, not
+a name we choose, so each delivery makes one Search for the version tagged with its training job
+and, if none is found, creates it with a ClientToken derived from the training job: a bounded
+number of calls whatever the size of the group (docs/permissions-fixes.md).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -35,8 +39,13 @@ FAILED_STATUSES = ("Failed", "Stopped")
 # What the built-in image-classification inference container accepts and answers.
 INFERENCE_CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image")
 INFERENCE_RESPONSE_TYPES = ("application/json",)
-# Recorded on every model package so a redelivered event can find the one it already made.
+# Recorded on every model package (metadata and tag) so a redelivered event can find the one it
+# already made: Search filters on the tag (`Tags.<key>`, as the Filter docs define it).
 TRAINING_JOB_PROPERTY = "training-job"
+# CreateModelPackage's ClientToken: 1-36 characters of [a-zA-Z0-9-] (botocore's model). A UUID5
+# of group and training job fits and is the same on every delivery. Fixed namespace: never change
+# it, or a redelivery after a deploy would no longer be recognised by SageMaker.
+_CLIENT_TOKEN_NAMESPACE = uuid.UUID("6f1c1d2e-5a0b-4c63-9d55-0c8f3b0a9e41")
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,13 @@ def build_model_package_request(
         },
         "CustomerMetadataProperties": {TRAINING_JOB_PROPERTY: training_job_name},
         "Tags": _tags(settings, training_job_name, tuning_job_name),
+        "ClientToken": model_package_client_token(settings.package_group_name, training_job_name),
     }
+
+
+def model_package_client_token(group: str, training_job_name: str) -> str:
+    """The same idempotency token for the same group and training job, on every delivery."""
+    return str(uuid.uuid5(_CLIENT_TOKEN_NAMESPACE, f"{group}/{training_job_name}"))
 
 
 def _tags(settings: ModelSettings, training_job_name: str, tuning_job_name: str | None) -> list[dict[str, str]]:
@@ -254,45 +269,37 @@ def _create_model_once(sagemaker: Any, request: Mapping[str, Any]) -> bool:
 
 
 def _create_model_package_once(sagemaker: Any, request: Mapping[str, Any]) -> tuple[str, bool]:
-    """(package ARN, created?) - an existing package for the same training job is reused.
+    """(package ARN, created?): the version already registered for this training job, else a new one.
 
-    Model packages in a group get version numbers, not names we choose, so SageMaker cannot
-    refuse a duplicate for us: look for one recorded with this training job (or, for packages
-    made by hand, the same model artifacts) first.
+    At most two calls whatever the size of the group: one Search, then (if nothing is found) one
+    CreateModelPackage. Search reads an index that AWS does not document as immediately
+    consistent, so a redelivery right after the first creation may not see it; the request's
+    ClientToken (the same for the same training job) makes SageMaker answer that retry with the
+    version it already created instead of a second one. `created` is then True again: the
+    response does not say which happened.
     """
     training_name = request["CustomerMetadataProperties"][TRAINING_JOB_PROPERTY]
-    model_data = request["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    existing = find_model_package(
-        sagemaker, request["ModelPackageGroupName"], training_job_name=training_name, model_data_url=model_data
-    )
+    existing = find_model_package(sagemaker, request["ModelPackageGroupName"], training_job_name=training_name)
     if existing:
         return existing, False
     return sagemaker.create_model_package(**request)["ModelPackageArn"], True
 
 
-def find_model_package(
-    sagemaker: Any, group: str, *, training_job_name: str, model_data_url: str
-) -> str | None:
-    """ARN of a package in `group` made from this training job, or None."""
-    token: str | None = None
-    while True:
-        page = sagemaker.list_model_packages(
-            ModelPackageGroupName=group,
-            SortBy="CreationTime",
-            SortOrder="Descending",
-            **({"NextToken": token} if token else {}),
-        )
-        for summary in page.get("ModelPackageSummaryList", []):
-            arn = summary["ModelPackageArn"]
-            package = sagemaker.describe_model_package(ModelPackageName=arn)
-            if (package.get("CustomerMetadataProperties") or {}).get(TRAINING_JOB_PROPERTY) == training_job_name:
-                return arn
-            containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
-            if any(container.get("ModelDataUrl") == model_data_url for container in containers):
-                return arn
-        token = page.get("NextToken")
-        if not token:
-            return None
+def find_model_package(sagemaker: Any, group: str, *, training_job_name: str) -> str | None:
+    """ARN of the version in `group` tagged with this training job, or None: one Search call."""
+    response = sagemaker.search(
+        Resource="ModelPackage",
+        SearchExpression={"Filters": [
+            {"Name": "ModelPackageGroupName", "Operator": "Equals", "Value": group},
+            {"Name": f"Tags.{TRAINING_JOB_PROPERTY}", "Operator": "Equals", "Value": training_job_name},
+        ]},
+        MaxResults=1,
+    )
+    for result in response.get("Results", []):
+        package = result.get("ModelPackage") or {}
+        if package.get("ModelPackageGroupName") == group and package.get("ModelPackageArn"):
+            return package["ModelPackageArn"]
+    return None
 
 
 def _on_failure(

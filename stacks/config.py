@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from stacks import regions
+import job_rules  # lambdas/ (on sys.path via stacks/__init__.py): the algorithm's and SageMaker's job rules
+
+from stacks import notebook_platforms, regions
 
 CONTEXT_KEY = "workflow"
 ENV_SELECTOR_KEY = "env"
@@ -45,10 +47,8 @@ LOG_RETENTION_PERIODS = {
     3653: "TEN_YEARS",
 }
 LOG_RETENTION_DAYS = tuple(LOG_RETENTION_PERIODS)
-# Built-in image-classification trains on GPU instances only.
-GPU_INSTANCE_FAMILIES = ("ml.p2.", "ml.p3.", "ml.p3dn.", "ml.p4d.", "ml.p5.", "ml.g4dn.", "ml.g5.",
-                         "ml.g6.")
-PLATFORM_IDENTIFIERS = ("notebook-al2-v2", "notebook-al2-v3", "notebook-al2023-v1")
+# Notebook platforms: the API's and CloudFormation's, minus deprecated ones (stacks/notebook_platforms.py).
+PLATFORM_IDENTIFIERS = notebook_platforms.supported_platform_identifiers()
 WORKFORCE_TYPES = ("public", "private", "existing")
 MFA_MODES = ("OFF", "OPTIONAL", "ON")
 EARLY_STOPPING = ("Off", "Auto")
@@ -350,7 +350,7 @@ def _read_notebook(r: _Reader) -> NotebookConfig:
         instance_type=r.string("instance_type", pattern=_INSTANCE_TYPE,
                                allowed="a SageMaker instance type such as ml.t3.medium"),
         volume_size_gb=r.integer("volume_size_gb", 5, 16384),
-        platform_identifier=r.choice("platform_identifier", PLATFORM_IDENTIFIERS),
+        platform_identifier=_read_platform(r),
         root_access=r.boolean("root_access"),
         idle_minutes=r.integer("idle_minutes", 0, MAX_IDLE_MINUTES, note="0 disables auto-stop"),
         subnet_id=subnet,
@@ -361,6 +361,15 @@ def _read_notebook(r: _Reader) -> NotebookConfig:
     )
     r.finish()
     return config
+
+
+def _read_platform(r: _Reader) -> str:
+    present = "platform_identifier" in r.keys()  # noqa: SIM118 (_Reader is not a dict)
+    value = r.raw("platform_identifier")  # reports a missing key
+    problem = present and notebook_platforms.platform_problem(f"{r.path}.platform_identifier", value)
+    if problem:
+        r.problems.append(problem)
+    return value if value in PLATFORM_IDENTIFIERS else PLATFORM_IDENTIFIERS[-1]
 
 
 def _read_labeling(r: _Reader) -> LabelingConfig:
@@ -480,21 +489,21 @@ def _read_price(r: _Reader, value: Any) -> Decimal | None:
 def _read_training(r: _Reader) -> TrainingConfig:
     instance_type = r.string("instance_type", pattern=_INSTANCE_TYPE,
                              allowed="a SageMaker instance type such as ml.g4dn.xlarge")
-    if _INSTANCE_TYPE.match(instance_type) and not instance_type.startswith(GPU_INSTANCE_FAMILIES):
-        families = ", ".join(f + "*" for f in GPU_INSTANCE_FAMILIES)
-        r.problems.append(f"{r.path}.instance_type = {instance_type!r}: the built-in image-classification "
-                          f"algorithm trains on GPU instances only ({families})")
     spot = r.boolean("spot")
     runtime = r.integer("max_runtime_seconds", 60, MAX_TRAINING_RUNTIME_SECONDS)
     wait = r.integer("max_wait_seconds", 60, MAX_TRAINING_RUNTIME_SECONDS)
     if spot and wait < runtime:
         r.problems.append(f"{r.path}.max_wait_seconds = {wait} must be >= max_runtime_seconds = {runtime} "
                           "with managed spot training")
-    hyperparameters = r.string_map("hyperparameters", key_pattern=re.compile(r"^[a-z_]{1,64}$"), coerce=True)
-    for reserved in ("num_classes", "num_training_samples"):
+    # Digits too: beta_1 and beta_2 are documented names. Which names exist is job_rules' call.
+    hyperparameters = r.string_map("hyperparameters", key_pattern=re.compile(r"^[a-z0-9_]{1,64}$"), coerce=True)
+    for reserved in job_rules.COMPUTED_HYPERPARAMETERS:
         if reserved in hyperparameters:
             r.problems.append(f"{r.path}.hyperparameters.{reserved} is computed from the labeled data; "
                               "remove it from the config")
+    r.problems.extend(job_rules.check_training_config(
+        instance_type=instance_type if _INSTANCE_TYPE.match(instance_type) else None,  # else reported above
+        hyperparameters=hyperparameters, path=r.path))
     config = TrainingConfig(
         instance_type=instance_type,
         instance_count=r.integer("instance_count", 1, 20),
@@ -534,6 +543,10 @@ def _read_tuning(r: _Reader, training: TrainingConfig | None) -> TuningConfig:
                 sub.problems.append(f"{sub.path}: {scaling} scaling needs min > 0 (got {low})")
             ranges[name] = ParameterRange(type=kind, min=low, max=high, scaling=scaling)
         sub.finish()
+    # Against IC-tuning.html whether or not tuning is enabled: enabling it must not be when they fail.
+    r.problems.extend(job_rules.check_tuning_config(
+        {name: job_rules.TunableRange(p.type, p.min, p.max, p.values) for name, p in ranges.items()},
+        path=ranges_reader.path))
     enabled = r.boolean("enabled")
     if enabled and not ranges:
         r.problems.append(f"{r.path}.ranges is empty; tuning needs at least one hyperparameter range")

@@ -18,7 +18,12 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import WorkflowConfig
-from stacks.execution_role import OBJECT_ACTIONS, SageMakerExecutionRole, prefix_list_condition
+from stacks.execution_role import (
+    OBJECT_ACTIONS,
+    SageMakerExecutionRole,
+    no_prefix_condition,
+    prefix_list_condition,
+)
 
 # Pinned logical IDs of the stateful resources (a change here replaces data: never do it).
 DATA_BUCKET_LOGICAL_ID = "DataBucket"
@@ -70,10 +75,13 @@ class DataStack(Stack):
         self.execution = SageMakerExecutionRole(
             self, "SageMakerExecution", bucket=self.bucket, prefix=prefix,
             encryption_key=self.encryption_key,
+            # The notebook's `sagemaker.Session().default_bucket()` sends a prefix-less HeadBucket.
+            allow_bucket_check=config.notebook.enabled,
         )
         self.execution_role = self.execution.role
         if not config.bucket.adopt_existing:
-            self._grant_role_in_bucket_policy(self.execution_role, prefix)
+            self._grant_role_in_bucket_policy(self.execution_role, prefix,
+                                              allow_bucket_check=config.notebook.enabled)
 
         CfnOutput(self, "BucketName", value=self.bucket.bucket_name,
                   description="Data bucket (the notebook's default bucket)")
@@ -130,7 +138,7 @@ class DataStack(Stack):
         _pin(bucket, DATA_BUCKET_LOGICAL_ID)
         return bucket
 
-    def _grant_role_in_bucket_policy(self, role: iam.IRole, prefix: str) -> None:
+    def _grant_role_in_bucket_policy(self, role: iam.IRole, prefix: str, *, allow_bucket_check: bool) -> None:
         """The tutorial's bucket-policy fix, scoped: the role's rights on the prefix, no s3:*."""
         principal = iam.ArnPrincipal(role.role_arn)
         self.bucket.add_to_resource_policy(iam.PolicyStatement(
@@ -140,6 +148,15 @@ class DataStack(Stack):
             resources=[self.bucket.bucket_arn],
             conditions=prefix_list_condition(prefix),
         ))
+        if allow_bucket_check:
+            # Mirrors the role's SdkDefaultBucketCheck statement (see no_prefix_condition).
+            self.bucket.add_to_resource_policy(iam.PolicyStatement(
+                sid="ExecutionRoleSdkDefaultBucketCheck",
+                principals=[principal],
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions=no_prefix_condition(),
+            ))
         self.bucket.add_to_resource_policy(iam.PolicyStatement(
             sid="ExecutionRoleReadWriteDataPrefix",
             principals=[principal],

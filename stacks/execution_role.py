@@ -23,9 +23,28 @@ SAMPLE_PREFIX = "datasets/image/caltech-101"
 OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
 
 
+# Key actions the execution role needs on an SSE-KMS data bucket's key (docs/permissions-fixes.md):
+# Decrypt and GenerateDataKey for S3 reads and writes (multipart uploads included), Encrypt and
+# DescribeKey for the jobs' output encryption (CreateTrainingJob's OutputDataConfig.KmsKeyId needs
+# kms:Encrypt; Ground Truth's output-encryption key policy lists Encrypt, Decrypt, GenerateDataKey
+# and DescribeKey).
+EXECUTION_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+
+
 def prefix_list_condition(prefix: str) -> dict[str, dict[str, list[str]]]:
     """ListBucket limited to keys under `prefix` (the s3:prefix request parameter)."""
     return {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+
+
+def no_prefix_condition() -> dict[str, dict[str, str]]:
+    """ListBucket for requests that carry no s3:prefix at all, such as HeadBucket.
+
+    The SageMaker Python SDK's `Session().default_bucket()` checks the bucket with HeadBucket,
+    which S3 authorizes as s3:ListBucket and which sends no prefix, so the prefix condition above
+    never matches it. IAM cannot tell HeadBucket from a ListObjects call without a prefix: this
+    also lets the role list the bucket's keys (names, not contents). See docs/permissions-fixes.md.
+    """
+    return {"Null": {"s3:prefix": "true"}}
 
 
 class SageMakerExecutionRole(Construct):
@@ -39,7 +58,9 @@ class SageMakerExecutionRole(Construct):
         bucket: s3.IBucket,
         prefix: str,
         encryption_key: kms.IKey | None = None,
+        allow_bucket_check: bool = False,
     ) -> None:
+        """`allow_bucket_check`: also allow the SDK's prefix-less HeadBucket (a notebook uses it)."""
         super().__init__(scope, id_)
         self.role = iam.Role(
             self,
@@ -54,6 +75,13 @@ class SageMakerExecutionRole(Construct):
             resources=[bucket.bucket_arn],
             conditions=prefix_list_condition(prefix),
         ))
+        if allow_bucket_check:
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="SdkDefaultBucketCheck",
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions=no_prefix_condition(),
+            ))
         self.role.add_to_policy(iam.PolicyStatement(
             sid="BucketLocation",
             actions=["s3:GetBucketLocation"],
@@ -80,11 +108,17 @@ class SageMakerExecutionRole(Construct):
             service="logs", resource="log-group", resource_name="/aws/sagemaker/*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        # Log groups and log streams are different resource types (Service Authorization
+        # Reference, CloudWatch Logs): one statement each, so neither grants the other's actions.
         self.role.add_to_policy(iam.PolicyStatement(
-            sid="SageMakerJobLogs",
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                     "logs:DescribeLogStreams"],
-            resources=[log_group_arn, f"{log_group_arn}:log-stream:*"],
+            sid="SageMakerJobLogGroups",
+            actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+            resources=[log_group_arn],
+        ))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="SageMakerJobLogStreams",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[f"{log_group_arn}:log-stream:*"],
         ))
         # PutMetricData has no resource-level permissions; the namespace condition scopes it.
         self.role.add_to_policy(iam.PolicyStatement(
@@ -94,10 +128,10 @@ class SageMakerExecutionRole(Construct):
             conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
         ))
         if encryption_key is not None:
-            # What SSE-KMS object reads and writes (incl. multipart uploads) need; no wildcards.
+            # SSE-KMS object reads and writes, and the jobs' output encryption; no wildcards.
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="DataKeyUse",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                actions=list(EXECUTION_KEY_ACTIONS),
                 resources=[encryption_key.key_arn],
             ))
 

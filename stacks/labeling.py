@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import WorkflowConfig
+from stacks.data_key import s3_data_key_statement
 from stacks.execution_role import SageMakerExecutionRole, prefix_list_condition
 from stacks.functions import WorkflowFunction
 from stacks.lambda_settings import LABELING_SETTINGS_VAR, Deployment, labeling_settings
@@ -74,6 +75,9 @@ class StartLabeling(Construct):
                 resources=[bucket.arn_for_objects(f"{prefix}/labeling/*")],
             ),
         )
+        if config.bucket.kms_key_arn:
+            # SSE-KMS bucket: the frozen inputs are uploaded (multipart for a big manifest) with it.
+            self.handler.add_to_policy(s3_data_key_statement(self, config.bucket.kms_key_arn))
         execution.grant_pass_role(self.handler.role)
         self.handler.acknowledge_wildcards({
             jobs: f"labeling jobs named with this workflow's prefix {job_prefix}-",

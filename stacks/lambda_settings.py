@@ -58,6 +58,8 @@ def labeling_settings(config: WorkflowConfig, deployment: Deployment, *, worktea
         "task_availability_seconds": labeling.task_availability_seconds,
         "max_concurrent_tasks": labeling.max_concurrent_tasks,
         "max_objects": labeling.max_objects,
+        # SSE-KMS data bucket: Ground Truth encrypts its output with this key (OutputConfig.KmsKeyId).
+        "kms_key_arn": config.bucket.kms_key_arn,
     }
 
 
@@ -86,6 +88,8 @@ def training_settings(config: WorkflowConfig, deployment: Deployment, *, image_u
             "ranges": {name: r.to_settings() for name, r in tuning.ranges.items()},
         },
         "topic_arn": topic_arn,
+        # SSE-KMS data bucket: training encrypts its output (and, where allowed, its volume) with it.
+        "kms_key_arn": config.bucket.kms_key_arn,
     }
 
 

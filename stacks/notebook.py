@@ -77,7 +77,9 @@ class Notebook(Construct):
         self.instance.override_logical_id(NOTEBOOK_LOGICAL_ID)
         self.name = name
 
-        # The idle checker stops its own instance. SageMaker ARNs carry the lowercased name,
+        # The idle checker stops its own instance, and the SageMaker Python SDK's
+        # get_execution_role() describes it to read its RoleArn (docs/permissions-fixes.md).
+        # SageMaker ARNs carry the lowercased name,
         # hence an explicit lowercase name. A policy of this stack (not the role's default
         # policy, which lives in the data stack) keeps the data stack unchanged.
         notebook_arn = Stack.of(self).format_arn(

@@ -8,6 +8,7 @@ retries and a dead-letter queue; both are idempotent through deterministic job n
 
 from __future__ import annotations
 
+import job_rules  # lambdas/ (on sys.path via stacks/__init__.py)
 from aws_cdk import Aws, CfnMapping, CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -20,6 +21,7 @@ from constructs import Construct
 from stacks import algorithm_images
 from stacks.alerts import LABELING_STATE_CHANGE, Alerts, labeling_job_arn_prefix
 from stacks.config import WorkflowConfig
+from stacks.data_key import s3_data_key_statement
 from stacks.execution_role import SageMakerExecutionRole
 from stacks.functions import WorkflowFunction
 from stacks.labeling import sagemaker_arn
@@ -83,6 +85,15 @@ class Training(Construct):
         ])
         acknowledge(self.node.find_child("PullAlgorithmImage"), "IAM5", applies_to="Resource::*",
                     reason="ecr:GetAuthorizationToken has no resource-level permissions")
+        key_arn = config.bucket.kms_key_arn
+        if key_arn and not job_rules.has_local_instance_storage(config.training.instance_type):
+            # StartTraining sets ResourceConfig.VolumeKmsKeyId on instance types without local NVMe
+            # storage; SageMaker then needs kms:CreateGrant as the execution role (sagemaker-roles:
+            # "If you specify a volume KMS key ... add kms:CreateGrant"), for itself only.
+            iam.Policy(self, "TrainingVolumeKey", roles=[execution.role], statements=[
+                iam.PolicyStatement(actions=["kms:CreateGrant"], resources=[key_arn],
+                                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+            ])
 
         self.package_group_name: str | None = None
         if config.model.register_package:
@@ -114,17 +125,29 @@ class Training(Construct):
         self.start_training.add_to_policy(
             iam.PolicyStatement(sid="DescribeOurLabelingJobs", actions=["sagemaker:DescribeLabelingJob"],
                                 resources=[labeling_jobs]),
+            # A redelivered event must not start a second job: start_training._job_exists looks first.
+            # One statement per resource type: actions x resources of a combined statement would
+            # also grant, say, DescribeTrainingJob on tuning-job ARNs (the permission rehearsal
+            # lists such unused grants).
+            iam.PolicyStatement(sid="DescribeOurTrainingJobs", actions=["sagemaker:DescribeTrainingJob"],
+                                resources=[training_jobs]),
+            iam.PolicyStatement(sid="DescribeOurTuningJobs", actions=["sagemaker:DescribeHyperParameterTuningJob"],
+                                resources=[tuning_jobs]),
             iam.PolicyStatement(sid="ReadLabelingOutputAndInputs", actions=["s3:GetObject"],
                                 resources=[bucket.arn_for_objects(f"{prefix}/labeled-data/*"),
                                            bucket.arn_for_objects(f"{prefix}/labeling/*")]),
             iam.PolicyStatement(sid="WriteTrainingManifests", actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                                 resources=[bucket.arn_for_objects(f"{prefix}/training/*")]),
-            iam.PolicyStatement(sid="StartOurTrainingAndTuningJobs",
-                                actions=["sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob",
-                                         "sagemaker:AddTags"],
-                                resources=[training_jobs, tuning_jobs]),
+            iam.PolicyStatement(sid="StartOurTrainingJobs",
+                                actions=["sagemaker:CreateTrainingJob", "sagemaker:AddTags"],
+                                resources=[training_jobs]),
+            iam.PolicyStatement(sid="StartOurTuningJobs",
+                                actions=["sagemaker:CreateHyperParameterTuningJob", "sagemaker:AddTags"],
+                                resources=[tuning_jobs]),
             iam.PolicyStatement(sid="Alert", actions=["sns:Publish"], resources=[topic_arn]),
         )
+        if key_arn:
+            self.start_training.add_to_policy(s3_data_key_statement(self, key_arn))
         execution.grant_pass_role(self.start_training.role)
         self.start_training.acknowledge_wildcards({
             labeling_jobs: f"labeling jobs named with this workflow's prefix {job_prefix}-",
@@ -151,11 +174,14 @@ class Training(Construct):
         )
         models = sagemaker_arn(self, "model", f"{job_prefix}*")
         self.register_model.add_to_policy(
-            iam.PolicyStatement(sid="DescribeOurJobs",
-                                actions=["sagemaker:DescribeTrainingJob", "sagemaker:DescribeHyperParameterTuningJob"],
-                                resources=[training_jobs, tuning_jobs]),
+            iam.PolicyStatement(sid="DescribeOurTrainingJobs", actions=["sagemaker:DescribeTrainingJob"],
+                                resources=[training_jobs]),
+            iam.PolicyStatement(sid="DescribeOurTuningJobs", actions=["sagemaker:DescribeHyperParameterTuningJob"],
+                                resources=[tuning_jobs]),
             iam.PolicyStatement(sid="CreateOurModels", actions=["sagemaker:CreateModel", "sagemaker:AddTags"],
                                 resources=[models]),
+            # register_model looks before it creates (_create_model_once).
+            iam.PolicyStatement(sid="DescribeOurModels", actions=["sagemaker:DescribeModel"], resources=[models]),
             iam.PolicyStatement(sid="Alert", actions=["sns:Publish"], resources=[topic_arn]),
         )
         wildcard_reasons = {
@@ -164,15 +190,25 @@ class Training(Construct):
             models: f"models named from our training jobs (prefix {job_prefix})",
         }
         if self.package_group_name is not None:
-            group_arn = sagemaker_arn(self, "model-package-group", self.package_group_name)
-            packages = sagemaker_arn(self, "model-package", f"{self.package_group_name}/*")
-            self.register_model.add_to_policy(iam.PolicyStatement(
-                sid="RegisterModelPackageVersions",
-                actions=["sagemaker:CreateModelPackage", "sagemaker:ListModelPackages",
-                         "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
-                resources=[group_arn, packages],
-            ))
-            wildcard_reasons[packages] = "versions of this workflow's model package group"
+            # The model-package resource type is model-package/${ModelPackageName}; a version of a
+            # group is named by its group (ModelPackageName = group name) and its ARN adds
+            # /<version>: both forms, this group's only (docs/permissions-fixes.md). SageMaker ARNs
+            # carry names lowercased, and IAM compares ARNs case-sensitively.
+            group = self.package_group_name.lower()
+            package = sagemaker_arn(self, "model-package", group)
+            versions = sagemaker_arn(self, "model-package", f"{group}/*")
+            self.register_model.add_to_policy(
+                iam.PolicyStatement(
+                    sid="RegisterModelPackageVersions",
+                    actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+                    resources=[package, versions],
+                ),
+                # One Search finds the version a redelivered event already registered.
+                iam.PolicyStatement(sid="FindRegisteredVersion", actions=["sagemaker:Search"], resources=["*"]),
+            )
+            wildcard_reasons[versions] = "versions of this workflow's model package group"
+            wildcard_reasons["*"] = ("sagemaker:Search has no resource-level permissions; one call per "
+                                     "registration finds the version a redelivered event already made")
         execution.grant_pass_role(self.register_model.role)
         self.register_model.acknowledge_wildcards(wildcard_reasons)
 

@@ -132,3 +132,17 @@ def test_outputs_name_bucket_the_articles_uris_and_role(config: str) -> None:
     assert outputs["LabeledDataS3Uri"]["Value"] == {"Fn::Join": ["", [
         "s3://", {"Ref": DATA_BUCKET_LOGICAL_ID}, "/ground-truth-demo/labeled-data/"]]}
     assert outputs["ExecutionRoleArn"]["Value"]["Fn::GetAtt"][1] == "Arn"
+
+
+@pytest.mark.parametrize("config", CREATED)
+def test_bucket_policy_admits_the_notebook_sdks_bucket_check(config: str) -> None:
+    """`sagemaker.Session().default_bucket()` sends HeadBucket (s3:ListBucket, no s3:prefix)."""
+    policy = data(config).find_resources("AWS::S3::BucketPolicy", {
+        "Properties": {"Bucket": {"Ref": DATA_BUCKET_LOGICAL_ID}}})
+    (document,) = [p["Properties"]["PolicyDocument"] for p in policy.values()]
+    by_sid = {s.get("Sid"): s for s in document["Statement"]}
+    check = by_sid["ExecutionRoleSdkDefaultBucketCheck"]
+    assert check["Action"] == "s3:ListBucket"
+    assert check["Resource"] == {"Fn::GetAtt": [DATA_BUCKET_LOGICAL_ID, "Arn"]}
+    assert check["Condition"] == {"Null": {"s3:prefix": "true"}}
+    assert check["Principal"] == by_sid["ExecutionRoleListDataPrefix"]["Principal"]

@@ -51,12 +51,13 @@ def test_reads_the_public_sample_dataset_only() -> None:
         "StringLike": {"s3:prefix": ["datasets/image/caltech-101", "datasets/image/caltech-101/*"]}}
 
 
-def test_job_logs_scoped_to_sagemaker_log_groups() -> None:
-    logs = role_statements("explicit-env")["SageMakerJobLogs"]
-    assert logs["Resource"] == [
-        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*",
-        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*:log-stream:*",
-    ]
+def test_job_logs_scoped_to_sagemaker_log_groups_one_resource_type_per_statement() -> None:
+    statements = role_statements("explicit-env")
+    groups, streams = statements["SageMakerJobLogGroups"], statements["SageMakerJobLogStreams"]
+    assert groups["Resource"] == "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*"
+    assert sorted(groups["Action"]) == ["logs:CreateLogGroup", "logs:DescribeLogStreams"]
+    assert streams["Resource"] == "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*:log-stream:*"
+    assert sorted(streams["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
 
 
 @pytest.mark.parametrize("config", ["default", "explicit-env", "prod", "vpc-kms", "adopt-bucket"])
@@ -67,15 +68,82 @@ def test_no_wildcard_actions_and_no_star_resource_on_data(config: str) -> None:
             assert not any(a == "*" or a.endswith(":*") for a in actions), statement
             if statement["Resource"] == "*":
                 # Only actions without resource-level permissions: narrowed by a condition, or
-                # ECR sign-in, which grants nothing by itself (pulls are scoped to one repository).
-                assert "Condition" in statement or statement["Action"] == "ecr:GetAuthorizationToken", statement
+                # ECR sign-in, which grants nothing by itself (pulls are scoped to one repository),
+                # or RegisterModel's one Search for its own model package version (metadata only).
+                assert ("Condition" in statement
+                        or statement["Action"] in ("ecr:GetAuthorizationToken", "sagemaker:Search")), statement
 
 
 def test_kms_key_use_is_explicit_when_configured() -> None:
     statement = role_statements("vpc-kms")["DataKeyUse"]
-    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    # S3 reads/writes (Decrypt, GenerateDataKey) and the jobs' output encryption (Encrypt, DescribeKey).
+    assert statement["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
     assert statement["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
     assert "DataKeyUse" not in role_statements("default")
+
+
+# --- the notebook's SageMaker SDK: Session().default_bucket() -> HeadBucket (no s3:prefix) ----------
+
+
+def test_role_allows_the_sdks_prefix_less_bucket_check() -> None:
+    statement = role_statements("default")["SdkDefaultBucketCheck"]
+    assert statement["Action"] == "s3:ListBucket"
+    assert statement["Resource"] == "<DataBucket.Arn>"
+    assert statement["Condition"] == {"Null": {"s3:prefix": "true"}}
+
+
+def _allows(statements: list[dict], action: str, resource: str, context: dict[str, str]) -> bool:
+    """Enough of IAM's evaluation for these statements: Allow, exact action and resource,
+    StringLike and Null conditions (a key absent from `context` is null)."""
+    import fnmatch
+
+    def listed(value: object) -> list:
+        return value if isinstance(value, list) else [value]
+
+    def condition_holds(operator: str, tests: dict) -> bool:
+        for key, expected in tests.items():
+            if operator == "Null":
+                if (key not in context) != (str(expected).lower() == "true"):
+                    return False
+            elif operator == "StringLike":
+                if key not in context or not any(fnmatch.fnmatchcase(context[key], p) for p in listed(expected)):
+                    return False
+            else:
+                raise AssertionError(f"operator {operator} not modelled")
+        return True
+
+    return any(
+        s["Effect"] == "Allow" and action in listed(s["Action"]) and resource in listed(s["Resource"])
+        and all(condition_holds(op, tests) for op, tests in s.get("Condition", {}).items())
+        for s in statements
+    )
+
+
+@pytest.mark.parametrize("policy", ["role", "bucket"])
+def test_head_bucket_is_allowed_and_listing_other_prefixes_is_not(policy: str) -> None:
+    """HeadBucket is authorized as s3:ListBucket with no s3:prefix in the request context; the
+    prefix-conditioned statement alone denied it (the tutorial's 403 in its first cell)."""
+    data = synthesize("default")["Data"]
+    statements = (policy_statements(data) if policy == "role"
+                  else policy_statements(data, "AWS::S3::BucketPolicy"))
+    statements = [s for s in statements if policy == "role" or "SageMakerExecutionRole" in str(s.get("Principal"))]
+    bucket = "<DataBucket.Arn>"
+    assert _allows(statements, "s3:ListBucket", bucket, {})  # HeadBucket / default_bucket()
+    assert _allows(statements, "s3:ListBucket", bucket, {"s3:prefix": "ground-truth-demo/images/"})
+    assert not _allows(statements, "s3:ListBucket", bucket, {"s3:prefix": "someone-else/"})
+
+
+def test_prefix_less_bucket_check_only_with_a_notebook() -> None:
+    from stacks.app import build_app
+    from tests.infra.synth import context_for
+
+    app = build_app(context_for({"workflow.notebook.enabled": False}))
+    stack = app.node.find_child("dev-Data")
+    template = Template.from_stack(stack).to_json()
+    sids = {s.get("Sid") for kind in ("AWS::IAM::Policy", "AWS::S3::BucketPolicy")
+            for s in policy_statements(template, kind)}
+    assert "ListDataPrefix" in sids
+    assert not sids & {"SdkDefaultBucketCheck", "ExecutionRoleSdkDefaultBucketCheck"}
 
 
 def test_pass_role_only_to_sagemaker() -> None:

@@ -26,7 +26,7 @@ def test_defaults_reproduce_the_article_securely() -> None:
     props = notebook("default")
     assert props["InstanceType"] == "ml.t3.medium"
     assert props["VolumeSizeInGB"] == 5
-    assert props["PlatformIdentifier"] == "notebook-al2023-v1"
+    assert props["PlatformIdentifier"] == "notebook-al2023-v1"  # the newest deployable (notebook_platforms)
     assert props["InstanceMetadataServiceConfiguration"] == {"MinimumInstanceMetadataServiceVersion": "2"}
     assert props["RootAccess"] == "Disabled"
     assert props["DirectInternetAccess"] == "Enabled"

@@ -119,16 +119,100 @@ def test_start_labeling_role_is_least_privilege() -> None:
 
 def test_training_roles_are_scoped_to_our_prefix() -> None:
     start = {s.get("Sid"): s for s in role_statements("explicit-env", "StartTraining")}
-    assert sorted(start["StartOurTrainingAndTuningJobs"]["Resource"]) == [
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/gt-demo*",
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/gt-demo*",
-    ]
+    # One resource type per statement: no CreateTrainingJob on tuning-job ARNs and vice versa.
+    assert start["StartOurTrainingJobs"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/gt-demo*"
+    assert sorted(start["StartOurTrainingJobs"]["Action"]) == ["sagemaker:AddTags", "sagemaker:CreateTrainingJob"]
+    assert start["StartOurTuningJobs"]["Resource"] == (
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/gt-demo*")
+    assert sorted(start["StartOurTuningJobs"]["Action"]) == [
+        "sagemaker:AddTags", "sagemaker:CreateHyperParameterTuningJob"]
     register = {s.get("Sid"): s for s in role_statements("explicit-env", "RegisterModel")}
     assert register["CreateOurModels"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo*"
     assert "RegisterModelPackageVersions" not in register
     prod = {s.get("Sid"): s for s in role_statements("prod", "RegisterModel")}
     assert "RegisterModelPackageVersions" in prod  # prod registers model packages
     assert resources("prod", "AWS::SageMaker::ModelPackageGroup")
+
+
+def test_start_training_may_check_whether_its_job_already_exists() -> None:
+    """start_training._job_exists describes the training or tuning job before creating it."""
+    start = {s.get("Sid"): s for s in role_statements("explicit-env", "StartTraining")}
+    assert start["DescribeOurTrainingJobs"]["Action"] == "sagemaker:DescribeTrainingJob"
+    assert start["DescribeOurTrainingJobs"]["Resource"] == (
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/gt-demo*")
+    assert start["DescribeOurTuningJobs"]["Action"] == "sagemaker:DescribeHyperParameterTuningJob"
+    assert start["DescribeOurTuningJobs"]["Resource"] == (
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/gt-demo*")
+
+
+def _granted(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+
+
+def test_register_model_is_granted_exactly_the_calls_it_makes() -> None:
+    register = {s.get("Sid"): s for s in role_statements("explicit-env", "RegisterModel")}
+    assert register["DescribeOurModels"] == {
+        "Sid": "DescribeOurModels", "Effect": "Allow", "Action": "sagemaker:DescribeModel",
+        "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo*"}
+    assert "sagemaker:Search" not in _granted(list(register.values()))  # no package group in dev
+
+    prod = {s.get("Sid"): s for s in role_statements("prod", "RegisterModel")}
+    versions = prod["RegisterModelPackageVersions"]
+    assert sorted(versions["Action"]) == ["sagemaker:AddTags", "sagemaker:CreateModelPackage"]
+    assert versions["Resource"] == [
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-prod-models",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-prod-models/*",
+    ]
+    assert prod["FindRegisteredVersion"] == {
+        "Sid": "FindRegisteredVersion", "Effect": "Allow", "Action": "sagemaker:Search", "Resource": "*"}
+    # O(1) registration: nothing lists or describes the group's versions any more.
+    assert not _granted(list(prod.values())) & {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"}
+
+
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+
+
+@pytest.mark.parametrize("function_name", ["StartLabeling", "StartTraining"])
+def test_functions_that_touch_objects_may_use_the_bucket_key_through_s3_only(function_name: str) -> None:
+    by_sid = {s.get("Sid"): s for s in role_statements("vpc-kms", function_name)}
+    assert by_sid["DataBucketKeyViaS3"] == {
+        "Sid": "DataBucketKeyViaS3", "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": KEY_ARN,
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}},
+    }
+    assert "DataBucketKeyViaS3" not in {s.get("Sid") for s in role_statements("explicit-env", function_name)}
+
+
+def test_register_model_touches_no_objects_and_gets_no_key() -> None:
+    assert not any(a.startswith("kms:") for a in _granted(role_statements("vpc-kms", "RegisterModel")))
+
+
+def test_settings_carry_the_bucket_key_to_the_requests() -> None:
+    for name, variable in (("StartLabeling", LABELING_SETTINGS_VAR), ("StartTraining", TRAINING_SETTINGS_VAR)):
+        text = render(function("vpc-kms", name)["Environment"]["Variables"][variable])
+        assert f'"kms_key_arn":"{KEY_ARN}"' in text
+        assert '"kms_key_arn":null' in render(function("explicit-env", name)["Environment"]["Variables"][variable])
+
+
+def _volume_key_statements(overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    from aws_cdk.assertions import Template
+
+    from stacks.app import build_app
+    from tests.infra.synth import context_for
+
+    app = build_app(context_for(overrides), default_account=ACCOUNT, default_region=REGION)
+    template = Template.from_stack(app.node.find_child("dev-Workflow")).to_json()
+    return [s for s in policy_statements(template) if s["Action"] == "kms:CreateGrant"]
+
+
+def test_execution_role_may_create_volume_grants_only_where_a_volume_key_is_used() -> None:
+    # ml.g4dn.xlarge (vpc-kms) has local NVMe storage: no VolumeKmsKeyId, so no grant.
+    assert [s for s in policy_statements(synthesize("vpc-kms")["Workflow"]) if s["Action"] == "kms:CreateGrant"] == []
+    (grant,) = _volume_key_statements({"workflow.bucket.kms_key_arn": KEY_ARN,
+                                       "workflow.training.instance_type": "ml.p3.2xlarge"})
+    assert grant == {"Action": "kms:CreateGrant", "Effect": "Allow", "Resource": KEY_ARN,
+                     "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}
+    assert _volume_key_statements({"workflow.training.instance_type": "ml.p3.2xlarge"}) == []
 
 
 def test_no_statement_anywhere_grants_star_actions() -> None:
@@ -202,3 +286,19 @@ def test_settings_too_large_for_the_lambda_environment_fail_synth() -> None:
     function(stack, 3000)  # fits, with room for tokens resolved at deploy
     with pytest.raises(ValueError, match="LABELING_SETTINGS is too large for Lambda's 4 KB environment"):
         function(stack, 3600)
+
+
+def test_model_package_grants_use_the_lowercased_group_name_as_sagemaker_arns_do() -> None:
+    from aws_cdk.assertions import Template
+
+    from stacks.app import build_app
+    from tests.infra.synth import context_for
+
+    app = build_app(context_for({"workflow.env_name": "Stage", "workflow.model.register_package": True}),
+                    default_account=ACCOUNT, default_region=REGION)
+    template = Template.from_stack(app.node.find_child("Stage-Workflow")).to_json()
+    (versions,) = [s for s in policy_statements(template) if s.get("Sid") == "RegisterModelPackageVersions"]
+    assert versions["Resource"] == [
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-stage-models",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-stage-models/*",
+    ]

@@ -21,6 +21,7 @@ from register_model import (
     build_model_package_request,
     handler,
     model_name,
+    model_package_client_token,
     parse_event,
 )
 
@@ -238,10 +239,21 @@ def test_model_package_request() -> None:
                     {"Key": "project", "Value": "ground-truth-demo"},
                     {"Key": "training-job", "Value": "gt-demo-1"},
                 ],
+                "ClientToken": model_package_client_token("gt-demo-models", "gt-demo-1"),
             },
         )
         client.create_model_package(**request)
     assert shape_problems("CreateModelPackage", request) == []
+
+
+def test_model_package_client_token_is_stable_per_training_job_and_fits_the_api() -> None:
+    token = model_package_client_token("gt-demo-models", "gt-demo-" + "x" * 55)  # a 63-character job name
+    assert token == model_package_client_token("gt-demo-models", "gt-demo-" + "x" * 55)  # every delivery
+    assert token != model_package_client_token("gt-demo-models", "gt-demo-2")
+    assert token != model_package_client_token("other-models", "gt-demo-" + "x" * 55)
+    # botocore's ClientToken shape: 1-36 characters of [a-zA-Z0-9-] (Stubber checks neither bound nor pattern).
+    assert shape_problems("CreateModelPackage", {
+        "ModelPackageGroupName": "gt-demo-models", "ClientToken": token}) == []
 
 
 # --- flows with every AWS call stubbed ---------------------------------------------------------
@@ -435,73 +447,106 @@ def test_in_progress_and_foreign_jobs_are_ignored(stubbed: Stubbed) -> None:
     assert handler(training_event("someone-else", "Failed"), None)["decision"] == "ignored"
 
 
-def test_model_package_is_created_once(stubbed: Stubbed, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "MODEL_SETTINGS", json.dumps({**SETTINGS, "register_package": True, "package_group_name": "models"})
-    )
-    package_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/models/3"
-    # first delivery: no package yet
-    stubbed.sm.add_response("describe_training_job", described_training_job("gt-demo-1"))
-    stubbed.model_missing("gt-demo-1")
-    stubbed.sm.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/gt-demo-1"})
-    stubbed.sm.add_response(
-        "list_model_packages",
-        {"ModelPackageSummaryList": []},
-        expected_params={"ModelPackageGroupName": "models", "SortBy": "CreationTime", "SortOrder": "Descending"},
-    )
-    stubbed.sm.add_response("create_model_package", {"ModelPackageArn": package_arn})
-    first = handler(training_event("gt-demo-1"), None)
-    assert first["decision"] == "registered"
-    assert first["model_package"] == package_arn
+PACKAGE_GROUP = "models"
 
-    # second delivery: the model and the package (found by its training-job property) exist
+
+def package_arn(version: int) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{PACKAGE_GROUP}/{version}"
+
+
+def search_params(training_job: str) -> dict[str, Any]:
+    return {
+        "Resource": "ModelPackage",
+        "SearchExpression": {"Filters": [
+            {"Name": "ModelPackageGroupName", "Operator": "Equals", "Value": PACKAGE_GROUP},
+            {"Name": "Tags.training-job", "Operator": "Equals", "Value": training_job},
+        ]},
+        "MaxResults": 1,
+    }
+
+
+def search_answer(group: list[tuple[int, str]], training_job: str) -> dict[str, Any]:
+    """What Search answers for a group of (version, training job) pairs: the matching version, if any."""
+    return {"Results": [
+        {"ModelPackage": {"ModelPackageGroupName": PACKAGE_GROUP, "ModelPackageArn": package_arn(version),
+                          "ModelPackageVersion": version, "Tags": [{"Key": "training-job", "Value": job}]}}
+        for version, job in group if job == training_job
+    ][:1]}
+
+
+def expect_registered_model(stubbed: Stubbed) -> None:
     stubbed.sm.add_response("describe_training_job", described_training_job("gt-demo-1"))
     stubbed.sm.add_response(
         "describe_model",
         {"ModelName": "gt-demo-1", "ModelArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo-1",
          "CreationTime": NOW},
     )
-    other_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/models/4"
-    stubbed.sm.add_response(
-        "list_model_packages",
-        {
-            "ModelPackageSummaryList": [
-                {"ModelPackageArn": other_arn, "CreationTime": NOW, "ModelPackageStatus": "Completed",
-                 "ModelPackageName": "models"},
-            ],
-            "NextToken": "page-2",
-        },
+
+
+@pytest.fixture
+def registering(stubbed: Stubbed, monkeypatch: pytest.MonkeyPatch) -> Stubbed:
+    monkeypatch.setenv(
+        "MODEL_SETTINGS", json.dumps({**SETTINGS, "register_package": True, "package_group_name": PACKAGE_GROUP})
     )
-    stubbed.sm.add_response(
-        "describe_model_package",
-        {"ModelPackageName": "models", "ModelPackageArn": other_arn, "CreationTime": NOW,
-         "ModelPackageStatus": "Completed", "ModelPackageStatusDetails": {"ValidationStatuses": []},
-         "CustomerMetadataProperties": {"training-job": "gt-demo-2"}},
-        expected_params={"ModelPackageName": other_arn},
-    )
-    stubbed.sm.add_response(
-        "list_model_packages",
-        {
-            "ModelPackageSummaryList": [
-                {"ModelPackageArn": package_arn, "CreationTime": NOW, "ModelPackageStatus": "Completed",
-                 "ModelPackageName": "models"},
-            ]
-        },
-        expected_params={
-            "ModelPackageGroupName": "models", "SortBy": "CreationTime", "SortOrder": "Descending",
-            "NextToken": "page-2",
-        },
-    )
-    stubbed.sm.add_response(
-        "describe_model_package",
-        {"ModelPackageName": "models", "ModelPackageArn": package_arn, "CreationTime": NOW,
-         "ModelPackageStatus": "Completed", "ModelPackageStatusDetails": {"ValidationStatuses": []},
-         "CustomerMetadataProperties": {"training-job": "gt-demo-1"}},
-    )
+    return stubbed
+
+
+def test_model_package_is_created_once(registering: Stubbed) -> None:
+    token = model_package_client_token(PACKAGE_GROUP, "gt-demo-1")
+    # first delivery: no version for this training job yet -> one Search, one create
+    registering.sm.add_response("describe_training_job", described_training_job("gt-demo-1"))
+    registering.model_missing("gt-demo-1")
+    registering.sm.add_response("create_model", {"ModelArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo-1"})
+    registering.sm.add_response("search", search_answer([(2, "gt-demo-0")], "gt-demo-1"),
+                                expected_params=search_params("gt-demo-1"))
+    registering.sm.add_response("create_model_package", {"ModelPackageArn": package_arn(3)},
+                                expected_params={**build_model_package_request(
+                                    settings(register_package=True, package_group_name=PACKAGE_GROUP),
+                                    training_job_name="gt-demo-1", model_data_url=MODEL_DATA, tuning_job_name=None),
+                                    "ClientToken": token})
+    first = handler(training_event("gt-demo-1"), None)
+    assert first["decision"] == "registered"
+    assert first["model_package"] == package_arn(3)
+
+    # second delivery: the model and the version (found by its training-job tag) exist -> nothing created
+    expect_registered_model(registering)
+    registering.sm.add_response("search", search_answer([(2, "gt-demo-0"), (3, "gt-demo-1")], "gt-demo-1"),
+                                expected_params=search_params("gt-demo-1"))
     second = handler(training_event("gt-demo-1"), None)
     assert second["decision"] == "already_registered"
-    assert second["model_package"] == package_arn
+    assert second["model_package"] == package_arn(3)
     assert second["model_package_created"] is False
+
+
+@pytest.mark.parametrize("group_size", [1, 40, 2500])
+def test_a_redelivery_makes_the_same_few_calls_whatever_the_group_size(registering: Stubbed, group_size: int) -> None:
+    """O(1): one Search finds this training job's version; no listing or describing every version.
+    Stubber fails the test on any call not queued here (and validates each call's parameters)."""
+    group = [(version, f"gt-demo-{version + 100}") for version in range(1, group_size)]
+    group.insert(group_size // 2, (group_size, "gt-demo-1"))
+    expect_registered_model(registering)
+    registering.sm.add_response("search", search_answer(group, "gt-demo-1"), expected_params=search_params("gt-demo-1"))
+
+    result = handler(training_event("gt-demo-1"), None)
+
+    assert result["decision"] == "already_registered"
+    assert result["model_package"] == package_arn(group_size)
+    # describe_training_job, describe_model, search: three SageMaker calls for 1 or 2,500 versions.
+
+
+def test_a_redelivery_the_search_index_has_not_caught_up_with_reuses_the_client_token(registering: Stubbed) -> None:
+    """Search may lag the create it follows; the same ClientToken makes SageMaker return the first version."""
+    token = model_package_client_token(PACKAGE_GROUP, "gt-demo-1")
+    for _ in range(2):
+        expect_registered_model(registering)
+        registering.sm.add_response("search", {"Results": []}, expected_params=search_params("gt-demo-1"))
+        registering.sm.add_response("create_model_package", {"ModelPackageArn": package_arn(7)},
+                                    expected_params={**build_model_package_request(
+                                        settings(register_package=True, package_group_name=PACKAGE_GROUP),
+                                        training_job_name="gt-demo-1", model_data_url=MODEL_DATA,
+                                        tuning_job_name=None), "ClientToken": token})
+    results = [handler(training_event("gt-demo-1"), None) for _ in range(2)]
+    assert {r["model_package"] for r in results} == {package_arn(7)}
 
 
 # --- against the emulator ------------------------------------------------------------------------

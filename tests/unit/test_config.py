@@ -55,6 +55,15 @@ def test_account_and_region_from_config_or_cli_defaults() -> None:
     assert (config.account, config.region) == ("210987654321", "us-west-2")
 
 
+HYPERPARAMETERS: dict[str, str] = CONTEXT["workflow"]["training"]["hyperparameters"]
+
+
+def hyperparameters(**changes: str | None) -> dict[str, str]:
+    """The default training.hyperparameters with some changed (None removes one)."""
+    merged = {**HYPERPARAMETERS, **changes}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 BAD_INPUTS = [
     ({"notebook.idle_minutes": -5}, "workflow.notebook.idle_minutes = -5 is out of range: allowed 0..1440"),
     ({"bucket.name": "My_Bucket"}, "workflow.bucket.name = 'My_Bucket' is not a valid S3 bucket name"),
@@ -70,13 +79,57 @@ BAD_INPUTS = [
     ({"labeling.label_attribute": "vehicle-metadata"}, "must not end in '-metadata'"),
     ({"labeling.job_prefix": "GT_demo"}, "workflow.labeling.job_prefix = 'GT_demo' is not allowed"),
     ({"labeling.job_prefix": "a" * 30}, "leave room for the timestamp"),
-    ({"notebook.platform_identifier": "notebook-al1-v1"}, "choose one of notebook-al2-v2, notebook-al2-v3, "
-                                                         "notebook-al2023-v1"),
+    ({"notebook.platform_identifier": "notebook-al1-v1"}, "workflow.notebook.platform_identifier = "
+                                                         "'notebook-al1-v1' is deprecated by SageMaker; choose "
+                                                         "one of notebook-al2-v3, notebook-al2023-v1"),
+    ({"notebook.platform_identifier": "notebook-al9-v1"}, "'notebook-al9-v1' is not allowed: choose one of "
+                                                         "notebook-al2-v3, notebook-al2023-v1"),
+    ({"notebook.platform_identifier": "notebook-al2023-v2"}, "'notebook-al2023-v2' is accepted by the SageMaker API "
+                                                            "but not yet by CloudFormation's "
+                                                            "AWS::SageMaker::NotebookInstance"),
     ({"notebook.subnet_id": "subnet-0123456789abcdef0"}, "needs at least one security group"),
     ({"training.instance_type": "ml.m5.xlarge"}, "trains on GPU instances only"),
     ({"training.max_wait_seconds": 60}, "workflow.training.max_wait_seconds = 60 must be >= max_runtime_seconds"),
     ({"training.validation_fraction": 0.9}, "workflow.training.validation_fraction = 0.9 is out of range"),
     ({"training.hyperparameters": {"num_classes": "5"}}, "num_classes is computed from the labeled data"),
+    # The algorithm's rules (lambdas/job_rules.py, docs/algorithm-rules.md).
+    ({"training.instance_type": "ml.p5.48xlarge"}, "workflow.training.instance_type = 'ml.p5.48xlarge': the built-in "
+     "image-classification algorithm trains on GPU instances only, of the families P2, P3, G4dn and G5 "
+     "(ml.p2.*, ml.p3.*, ml.g4dn.*, ml.g5.*)"),
+    ({"training.instance_type": "ml.g6.xlarge"}, "(ml.p2.*, ml.p3.*, ml.g4dn.*, ml.g5.*)"),
+    ({"training.hyperparameters": hyperparameters(resize=None)},
+     "workflow.training.hyperparameters.resize is not set"),
+    ({"training.hyperparameters": hyperparameters(resize="200")},
+     "workflow.training.hyperparameters.resize = '200' is smaller than the crop image_shape asks for (224x224)"),
+    ({"training.hyperparameters": hyperparameters(num_layers="19")},
+     "workflow.training.hyperparameters.num_layers = '19' is not allowed: use one of 18, 34, 50, 101, 152, 200"),
+    ({"training.hyperparameters": hyperparameters(optimizer="adagrad")},
+     "workflow.training.hyperparameters.optimizer = 'adagrad' is not allowed: use one of sgd, adam, rmsprop, nag"),
+    ({"training.hyperparameters": hyperparameters(use_pretrained_model="2")},
+     "workflow.training.hyperparameters.use_pretrained_model = '2' is not allowed: use one of 0, 1"),
+    ({"training.hyperparameters": hyperparameters(epochs="0")},
+     "workflow.training.hyperparameters.epochs = '0' is not allowed: use a positive integer"),
+    ({"training.hyperparameters": hyperparameters(image_shape="224,224")},
+     "workflow.training.hyperparameters.image_shape = '224,224' is not allowed"),
+    ({"training.hyperparameters": hyperparameters(image_shape="3,299,299", resize="320")},
+     "does not fit use_pretrained_model = 1: pretrained models can use only a fixed 224 x 224 image size"),
+    ({"training.hyperparameters": hyperparameters(batch_size="32")},
+     "workflow.training.hyperparameters.batch_size is not a hyperparameter of the built-in image-classification "
+     "algorithm; the documented ones are augmentation_type, beta_1"),
+    ({"training.hyperparameters": hyperparameters(augmentation_type="flip")},
+     "augmentation_type = 'flip' is not allowed: use one of crop, crop_color, crop_color_transform"),
+    ({"tuning.ranges.learning_rate": {"type": "continuous", "min": 0.0001, "max": 0.9, "scaling": "Logarithmic"}},
+     "workflow.tuning.ranges.learning_rate: min = 0.0001, max = 0.9 is outside the documented range of "
+     "learning_rate, 1e-06 to 0.5"),
+    ({"tuning.ranges.mini_batch_size": {"type": "integer", "min": 1, "max": 64}},
+     "outside the documented range of mini_batch_size, 8 to 512"),
+    ({"tuning.ranges.mini_batch_size": {"type": "continuous", "min": 8, "max": 64}},
+     "workflow.tuning.ranges.mini_batch_size.type = 'continuous': mini_batch_size is tuned with a range of type "
+     "'integer'"),
+    ({"tuning.ranges.epochs": {"type": "integer", "min": 5, "max": 20}},
+     "workflow.tuning.ranges.epochs: 'epochs' is not a tunable hyperparameter"),
+    ({"tuning.ranges.optimizer": {"type": "categorical", "values": ["sgd", "adagrad"]}},
+     "workflow.tuning.ranges.optimizer.values = ['sgd', 'adagrad']: adagrad not allowed"),
     ({"tuning.max_parallel_jobs": 20}, "max_parallel_jobs = 20 must be <= max_jobs = 10"),
     ({"tuning.ranges": {"learning_rate": {"type": "continuous", "min": 0, "max": 1, "scaling": "Logarithmic"}}},
      "Logarithmic scaling needs min > 0"),
@@ -102,6 +155,26 @@ def test_bad_values_fail_with_a_message_naming_key_value_and_allowed(overrides: 
     with pytest.raises(ConfigError) as error:
         load(**overrides)
     assert message in str(error.value)
+
+
+def test_default_hyperparameters_resize_tutorial_images_before_the_crop() -> None:
+    # The tutorial's images are about 300x200 px: without resize, 200 < 224 fails training.
+    assert load_config(CONTEXT).training.hyperparameters["resize"] == "256"
+
+
+def test_documented_hyperparameter_names_with_digits_are_accepted() -> None:
+    config = load(**{"training.hyperparameters": hyperparameters(optimizer="adam", beta_1="0.9", beta_2="0.999")})
+    assert config.training.hyperparameters["beta_1"] == "0.9"
+
+
+def test_the_documented_gpu_families_synthesize() -> None:
+    for instance_type in ("ml.p2.xlarge", "ml.p3.2xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge"):
+        assert load(**{"training.instance_type": instance_type}).training.instance_type == instance_type
+
+
+def test_tuning_ranges_are_checked_even_when_tuning_is_off() -> None:
+    with pytest.raises(ConfigError, match="'epochs' is not a tunable hyperparameter"):
+        load(**{"tuning.enabled": False, "tuning.ranges.epochs": {"type": "integer", "min": 5, "max": 20}})
 
 
 def test_unknown_keys_are_typos_and_suggest_the_known_key() -> None:
@@ -145,3 +218,54 @@ def test_app_py_prints_config_errors_without_a_traceback(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "workflow.notebook.idle_minutes = -1 is out of range" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- notebook platform identifiers ----------------------------------------------------------------
+
+
+def test_platform_identifiers_are_the_apis_and_cloudformations_minus_the_deprecated_ones() -> None:
+    import re
+
+    import botocore.session
+
+    from stacks import notebook_platforms
+    from stacks.config import PLATFORM_IDENTIFIERS
+
+    pattern = botocore.session.get_session().get_service_model("sagemaker").shape_for(
+        "PlatformIdentifier").metadata["pattern"]
+    api = set(re.findall(r"notebook-al\d+-v\d+", pattern))
+    cloudformation = set(notebook_platforms.CLOUDFORMATION_PLATFORM_IDENTIFIERS)
+    assert set(PLATFORM_IDENTIFIERS) == (api & cloudformation) - set(notebook_platforms.DEPRECATED_PLATFORM_IDENTIFIERS)
+    assert PLATFORM_IDENTIFIERS == ("notebook-al2-v3", "notebook-al2023-v1")
+    assert "notebook-al2023-v2" in api  # the API has it; CloudFormation (and CDK's synth validation) do not yet
+
+
+def test_cloudformation_platforms_match_the_resource_schema_cfn_lint_ships() -> None:
+    """When a cfn-lint (schema) upgrade adds a platform, this fails: add it to the tuple."""
+    import json as json_
+    from importlib import resources
+
+    from stacks import notebook_platforms
+
+    schemas = resources.files("cfnlint") / "data" / "schemas" / "resources"
+    (schema,) = [json_.loads(f.read_text()) for f in schemas.iterdir()
+                 if f.name.endswith(".json") and '"AWS::SageMaker::NotebookInstance"' in f.read_text()]
+    pattern = schema["properties"]["PlatformIdentifier"]["pattern"]
+    assert notebook_platforms.identifiers_in_pattern(pattern) == notebook_platforms.CLOUDFORMATION_PLATFORM_IDENTIFIERS
+
+
+def test_default_platform_is_the_newest_supported_one() -> None:
+    from stacks import notebook_platforms
+
+    assert load_config(CONTEXT).notebook.platform_identifier == notebook_platforms.newest_platform_identifier()
+    assert notebook_platforms.newest_platform_identifier() == "notebook-al2023-v1"
+
+
+@pytest.mark.parametrize("deprecated", ["notebook-al2-v2", "notebook-al2-v1"])
+def test_a_deprecated_platform_fails_synth_naming_the_supported_ones(deprecated: str) -> None:
+    from stacks.app import build_app
+
+    with pytest.raises(ConfigError) as error:
+        build_app({**CONTEXT, "workflow.notebook.platform_identifier": deprecated})
+    assert (f"workflow.notebook.platform_identifier = '{deprecated}' is deprecated by SageMaker; choose one of "
+            "notebook-al2-v3, notebook-al2023-v1 (newest: notebook-al2023-v1)") in str(error.value)
