@@ -1,8 +1,9 @@
 """Lambda: a Ground Truth labeling job completed -> split its output and start training.
 
 Triggered by the EventBridge event "SageMaker Ground Truth Labeling Job State Change". Reads
-the job's output manifest from S3 as a stream, writes `train.manifest`, `validation.manifest`
-and `summary.json` under `<prefix>/training/<labeling-job>/`, then starts a training job (or a
+the job's output manifest from S3 as a stream, writes `train.manifest`, `validation.manifest`,
+`label-map.json` (class id -> category name, needed at inference time) and `summary.json` under
+`<prefix>/training/<labeling-job>/`, then starts a training job (or a
 hyperparameter tuning job when tuning is enabled) named after the labeling job.
 
 Idempotent: SageMaker may deliver the same event twice and Lambda retries async invocations.
@@ -12,6 +13,7 @@ there (or gets "already exists" from SageMaker) and starts nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -20,18 +22,20 @@ from typing import Any
 from aws_clients import client
 from botocore.exceptions import ClientError
 from manifests import (
+    DataLocation,
     ManifestSplit,
+    iter_lines,
     parse_label_categories,
     split_manifest,
     write_manifest,
 )
 from naming import is_already_exists_error, is_not_found_error, job_name_from_arn
 from training_request import (
+    JobRequestPlan,
     LabelingJob,
     TrainingSettings,
-    build_training_job_request,
-    build_tuning_job_request,
     manifest_key,
+    plan_job_request,
     skip_reason,
     training_job_name,
     tuning_job_name,
@@ -40,8 +44,10 @@ from training_request import (
 DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
 
 # 1 MiB reads instead of botocore's default 1 KiB: fewer trips through the stream, and memory
-# stays at about one chunk plus one line.
+# stays at about one chunk plus one line (a line is capped at manifests.MAX_LINE_BYTES).
 READ_CHUNK_BYTES = 1 << 20
+# Next to the manifests: the model outputs one probability per class id, in this order.
+LABEL_MAP_FILE = "label-map.json"
 
 
 
@@ -71,6 +77,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         label_attribute=job.label_attribute,
         categories=job.categories,
         labeling_job_name=job.name,
+        # Images only from the project's data prefix: the execution role reads no other place.
+        location=DataLocation(settings.bucket, settings.prefix),
         validation_fraction=settings.validation_fraction,
     )
     totals = split.summary["totals"]
@@ -80,26 +88,50 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "classes_present": split.summary["classes_present"],
     }
     reason = skip_reason(settings, split.summary)
-    _write_outputs(settings, job.name, split, decision="skipped" if reason else "started", reason=reason)
+    # The request is built and checked before anything is written, so summary.json tells the outcome.
+    plan = None if reason else plan_job_request(settings, job, train_count=totals["train"],
+                                                label_ids=_label_ids(split.summary))
+    refusal = "; ".join(plan.problems) if plan and plan.problems else None
+    decision = "skipped" if reason else "refused" if refusal else "started"
+    _write_outputs(settings, job.name, _with_plan(split, plan), decision=decision, reason=reason or refusal)
 
     if reason:
         _alert(settings, f"Training not started for labeling job {job.name}", reason, split.summary)
         result[job_key] = None
         return _finish(result, "skipped", reason)
 
-    if tuning:
-        request = build_tuning_job_request(settings, job, train_count=totals["train"])
-        create = sagemaker.create_hyper_parameter_tuning_job
-    else:
-        request = build_training_job_request(settings, job, train_count=totals["train"])
-        create = sagemaker.create_training_job
+    assert plan is not None  # built whenever there is no skip reason
+    result["adjustments"] = plan.adjustments_json()
+    if plan.problems:
+        # The service or the algorithm would reject this request, or fail the job mid-run.
+        details = "\n".join(["SageMaker or the algorithm would reject this request:",
+                             *(f"- {problem}" for problem in plan.problems)])
+        _alert(settings, f"Training refused for labeling job {job.name}", details, split.summary)
+        result[job_key] = None
+        return _finish(result, "refused", "; ".join(plan.problems))
+
+    create = sagemaker.create_hyper_parameter_tuning_job if tuning else sagemaker.create_training_job
     try:
-        create(**request)
+        create(**plan.request)
     except ClientError as error:
         if not is_already_exists_error(error.response):
             raise
         return _finish(result, "already_started", f"SageMaker says: {_message(error)}")
     return _finish(result, "started", f"started {job_key.replace('_', ' ')} {job_name}")
+
+
+def _label_ids(summary: Mapping[str, Any]) -> list[int]:
+    """The class ids the split's lines carry (classes with at least one example)."""
+    return [entry["index"] for entry in summary["classes"] if entry["train"] or entry["validation"]]
+
+
+def _with_plan(split: ManifestSplit, plan: JobRequestPlan | None) -> ManifestSplit:
+    """The split with the request plan's adjustments and problems in its summary (summary.json)."""
+    extra = {
+        "adjustments": plan.adjustments_json() if plan else [],
+        "problems": list(plan.problems) if plan else [],
+    }
+    return dataclasses.replace(split, summary={**split.summary, **extra})
 
 
 # --- event and SageMaker/S3 reading ---------------------------------------------------------
@@ -154,11 +186,13 @@ def describe_labeling_job(sagemaker: Any, region: str, name: str) -> LabelingJob
 
 
 def read_lines(region: str, uri: str) -> Iterable[bytes]:
-    """The lines of an S3 object, streamed: never the whole object in memory."""
+    """The lines of an S3 object, streamed: never the whole object, nor one whole over-long line,
+    in memory. Not botocore's `iter_lines`: it buffers a line of any length (and splits on a
+    lone `\\r` too, `bytes.splitlines`); `manifests.iter_lines` caps each line."""
     bucket, key = parse_s3_uri(uri)
     body = client("s3", region).get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        yield from body.iter_lines(chunk_size=READ_CHUNK_BYTES)
+        yield from iter_lines(body.iter_chunks(chunk_size=READ_CHUNK_BYTES))
     finally:
         body.close()
 
@@ -203,6 +237,12 @@ def _write_outputs(
                 Body=spool,
                 ContentType="application/jsonlines",
             )
+    s3.put_object(
+        Bucket=settings.bucket,
+        Key=manifest_key(settings, name, LABEL_MAP_FILE),
+        Body=json.dumps(split.label_map, indent=2).encode(),
+        ContentType="application/json",
+    )
     summary = {**split.summary, "decision": decision, "reason": reason}
     # Written last: its presence says the manifests next to it are complete.
     s3.put_object(

@@ -7,10 +7,11 @@ stack (`stacks/lambda_settings.py`); its keys are the contract between the two.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import job_rules
 from naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, derive_name
 from settings_json import SettingsError, SettingsReader, number_text, settings_reader, settings_text
 
@@ -26,10 +27,10 @@ CONTENT_TYPE = "application/x-recordio"
 RECORD_WRAPPER = "RecordIO"
 
 # Computed from the labeled data, so never taken from (or tuned by) the settings.
-COMPUTED_HYPERPARAMETERS = ("num_classes", "num_training_samples")
+COMPUTED_HYPERPARAMETERS = job_rules.COMPUTED_HYPERPARAMETERS
 
 # The metric the built-in image-classification algorithm emits for its validation channel.
-TUNING_OBJECTIVE = {"Type": "Maximize", "MetricName": "validation:accuracy"}
+TUNING_OBJECTIVE = job_rules.TUNING_OBJECTIVE
 TUNING_STRATEGY = "Bayesian"
 
 RANGE_TYPES = ("continuous", "integer", "categorical")
@@ -77,6 +78,8 @@ class TrainingSettings:
     tuning: TuningSettings
     topic_arn: str
     tags: Mapping[str, str]
+    # The data bucket's SSE-KMS key, or None (SSE-S3). Optional in the settings JSON.
+    kms_key_arn: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingSettings:
@@ -129,10 +132,72 @@ def channel_uri(settings: TrainingSettings, labeling_job_name: str, channel: str
 # --- requests ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class JobRequestPlan:
+    """The request StartTraining would send, what it changed to fit the data, and what is wrong."""
+
+    operation: str  # "CreateTrainingJob" or "CreateHyperParameterTuningJob"
+    request: dict[str, Any]
+    adjustments: tuple[job_rules.Adjustment, ...]
+    problems: tuple[str, ...]  # non-empty: StartTraining refuses to create the job
+
+    def adjustments_json(self) -> list[dict[str, str]]:
+        return [adjustment.to_json() for adjustment in self.adjustments]
+
+
+def plan_job_request(
+    settings: TrainingSettings,
+    job: LabelingJob,
+    *,
+    train_count: int,
+    label_ids: Iterable[int] | None = None,
+) -> JobRequestPlan:
+    """The training (or, with tuning enabled, tuning) request for `job`, with mini_batch_size
+    clamped to the training split, checked against `job_rules`."""
+    if settings.tuning.enabled:
+        request, adjustments = job_rules.clamp_tuning_request(
+            _tuning_job_request(settings, job, train_count=train_count), train_count=train_count
+        )
+        problems = job_rules.check_tuning_request(
+            request, train_count=train_count, num_categories=len(job.categories), label_ids=label_ids
+        )
+        operation = "CreateHyperParameterTuningJob"
+    else:
+        request, adjustments = job_rules.clamp_training_request(
+            _training_job_request(settings, job, train_count=train_count), train_count=train_count
+        )
+        problems = job_rules.check_training_request(
+            request, train_count=train_count, num_categories=len(job.categories), label_ids=label_ids
+        )
+        operation = "CreateTrainingJob"
+    return JobRequestPlan(operation, request, tuple(adjustments), tuple(problems))
+
+
 def build_training_job_request(
     settings: TrainingSettings, job: LabelingJob, *, train_count: int
 ) -> dict[str, Any]:
-    """`CreateTrainingJob` arguments for the train/validation manifests of `job`."""
+    """`CreateTrainingJob` arguments for the train/validation manifests of `job`, with
+    mini_batch_size clamped to the training split (`plan_job_request` also says what changed)."""
+    request, _ = job_rules.clamp_training_request(
+        _training_job_request(settings, job, train_count=train_count), train_count=train_count
+    )
+    return request
+
+
+def build_tuning_job_request(
+    settings: TrainingSettings, job: LabelingJob, *, train_count: int
+) -> dict[str, Any]:
+    """`CreateHyperParameterTuningJob` arguments for the train/validation manifests of `job`,
+    with mini_batch_size clamped to the training split."""
+    request, _ = job_rules.clamp_tuning_request(
+        _tuning_job_request(settings, job, train_count=train_count), train_count=train_count
+    )
+    return request
+
+
+def _training_job_request(
+    settings: TrainingSettings, job: LabelingJob, *, train_count: int
+) -> dict[str, Any]:
     name = training_job_name(job.name)
     request: dict[str, Any] = {
         "TrainingJobName": name,
@@ -150,10 +215,9 @@ def build_training_job_request(
     return request
 
 
-def build_tuning_job_request(
+def _tuning_job_request(
     settings: TrainingSettings, job: LabelingJob, *, train_count: int
 ) -> dict[str, Any]:
-    """`CreateHyperParameterTuningJob` arguments for the train/validation manifests of `job`."""
     name = tuning_job_name(job.name)
     tuning = settings.tuning
     tuned = {parameter.name for parameter in tuning.ranges}
@@ -199,12 +263,19 @@ def skip_reason(settings: TrainingSettings, summary: Mapping[str, Any]) -> str |
             f"the labeled objects cover {len(present)} class(es) ({', '.join(present) or 'none'}); "
             "a classifier needs examples of at least 2"
         )
-    elif totals["validation"] == 0:
-        # The built-in algorithm reads a validation channel; an empty one fails the job late.
-        problems.append(
-            "no class has enough examples to spare one for validation "
-            f"(validation_fraction {settings.validation_fraction}); label more objects"
-        )
+    else:
+        # The split gives validation one example of every class with 2 or more (see
+        # manifests.validation_count). Fewer than 2 classes there and validation accuracy cannot
+        # show whether the model tells classes apart (an empty channel also fails the job late).
+        validated = [entry["label"] for entry in summary["classes"] if entry["validation"]]
+        if len(validated) < 2:
+            single = [entry["label"] for entry in summary["classes"] if entry["train"] and not entry["validation"]]
+            problems.append(
+                f"only {len(validated)} class(es) ({', '.join(validated) or 'none'}) have the 2 labeled objects "
+                "needed to put one in training and one in validation, and validation on fewer than 2 classes "
+                "cannot show whether the model tells classes apart; label at least 2 images of each of at least "
+                f"2 classes (classes with a single image: {', '.join(single) or 'none'})"
+            )
     return "; ".join(problems) or None
 
 
@@ -218,17 +289,31 @@ def _job_definition(settings: TrainingSettings, job: LabelingJob) -> dict[str, A
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
     if settings.spot:
         stopping["MaxWaitTimeInSeconds"] = settings.max_wait_seconds
+    output: dict[str, str] = {"S3OutputPath": s3_uri(settings, "models") + "/"}
+    resources: dict[str, Any] = {
+        "InstanceType": settings.instance_type,
+        "InstanceCount": settings.instance_count,
+        "VolumeSizeInGB": settings.volume_gb,
+    }
+    if settings.kms_key_arn:
+        output["KmsKeyId"] = settings.kms_key_arn
+        resources.update(volume_encryption(settings.instance_type, settings.kms_key_arn))
     return {
         "InputDataConfig": [_channel(settings, job, channel) for channel in CHANNELS],
-        "OutputDataConfig": {"S3OutputPath": s3_uri(settings, "models") + "/"},
-        "ResourceConfig": {
-            "InstanceType": settings.instance_type,
-            "InstanceCount": settings.instance_count,
-            "VolumeSizeInGB": settings.volume_gb,
-        },
+        "OutputDataConfig": output,
+        "ResourceConfig": resources,
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": settings.spot,
     }
+
+
+def volume_encryption(instance_type: str, kms_key_arn: str) -> dict[str, str]:
+    """`ResourceConfig.VolumeKmsKeyId`, unless the instance type has local NVMe storage: SageMaker
+    refuses a volume key there (its storage is encrypted by a hardware module on the instance;
+    API_ResourceConfig), so the key is left out rather than failing the job."""
+    if job_rules.has_local_instance_storage(instance_type):
+        return {}
+    return {"VolumeKmsKeyId": kms_key_arn}
 
 
 def _channel(settings: TrainingSettings, job: LabelingJob, channel: str) -> dict[str, Any]:
@@ -316,7 +401,15 @@ def _parse_settings(r: SettingsReader) -> TrainingSettings:
         tuning=_parse_tuning(r.child("tuning")),
         topic_arn=r.text("topic_arn"),
         tags=r.string_map("tags"),
+        kms_key_arn=_optional_kms_key_arn(r),
     )
+
+
+def _optional_kms_key_arn(r: SettingsReader) -> str | None:
+    value = r.data.get("kms_key_arn")
+    if value is not None and (not isinstance(value, str) or ":kms:" not in value or ":key/" not in value):
+        raise r.bad("kms_key_arn", value, "null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+    return value
 
 
 def _parse_tuning(r: SettingsReader) -> TuningSettings:

@@ -275,6 +275,10 @@ class TrainingPlan:
     operation: str
     files: tuple[tuple[str, int], ...]  # (S3 URI, line count) of the files StartTraining writes
     notes: tuple[str, ...]
+    # What StartTraining changes in the request to fit the data (job_rules.Adjustment as JSON).
+    adjustments: tuple[dict[str, str], ...] = ()
+    # Why StartTraining would refuse the request (job_rules); non-empty: no job, exit non-zero.
+    problems: tuple[str, ...] = ()
 
 
 def read_categories(path: Path) -> tuple[str, ...]:
@@ -306,7 +310,9 @@ def manifest_lines(manifest: str, s3: Any | None) -> Iterator[bytes]:
     except OSError as error:
         raise UsageError(f"cannot read --manifest {manifest}: {error}") from error
     with handle:
-        yield from handle
+        # Read in blocks and split with the Lambda's line cap, not `for line in handle` (which
+        # holds a line of any length): the dry run drops exactly the lines StartTraining drops.
+        yield from manifests.iter_lines(iter(lambda: handle.read(1 << 20), b""))
 
 
 _JOB_NAME_IN_METADATA = "labeling-job/"
@@ -383,31 +389,46 @@ def plan_training(
         label_attribute=label_attribute,
         categories=categories,
         labeling_job_name=labeling_job_name,
+        location=manifests.DataLocation(settings.bucket, settings.prefix),
         validation_fraction=settings.validation_fraction,
     )
+    if elsewhere := split.summary["dropped"]["source_ref_other_bucket"]:
+        notes.append(f"{elsewhere} line(s) name images outside bucket {settings.bucket}, the bucket this dry run "
+                     "assumes: pass --bucket (or --account) if the workflow's data bucket is another one")
     job = tr.LabelingJob(name=labeling_job_name, label_attribute=label_attribute, categories=categories,
                          output_manifest_uri=manifest)
     reason = tr.skip_reason(settings, split.summary)
     tuning = settings.tuning.enabled
     request: dict[str, Any] | None = None
+    job_plan: tr.JobRequestPlan | None = None
     if reason is None:
-        build = tr.build_tuning_job_request if tuning else tr.build_training_job_request
-        request = build(settings, job, train_count=split.summary["totals"]["train"])
+        job_plan = tr.plan_job_request(
+            settings, job, train_count=split.summary["totals"]["train"],
+            label_ids=[c["index"] for c in split.summary["classes"] if c["train"] or c["validation"]],
+        )
+        request = None if job_plan.problems else job_plan.request
+    adjustments = tuple(job_plan.adjustments_json()) if job_plan else ()
+    problems = job_plan.problems if job_plan else ()
+    decision = "skipped" if reason else "refused" if problems else "started"
     files = (
         (f"s3://{settings.bucket}/{tr.manifest_key(settings, job.name, 'train.manifest')}", len(split.train)),
         (f"s3://{settings.bucket}/{tr.manifest_key(settings, job.name, 'validation.manifest')}",
          len(split.validation)),
+        (f"s3://{settings.bucket}/{tr.manifest_key(settings, job.name, 'label-map.json')}", 0),
         (f"s3://{settings.bucket}/{tr.manifest_key(settings, job.name, 'summary.json')}", 0),
     )
     return TrainingPlan(
         labeling_job=labeling_job_name,
         manifest=manifest,
         tuning=tuning,
-        summary={**split.summary, "decision": "skipped" if reason else "started", "reason": reason},
+        summary={**split.summary, "adjustments": list(adjustments), "problems": list(problems),
+                 "decision": decision, "reason": reason or ("; ".join(problems) if problems else None)},
         request=request,
         operation="CreateHyperParameterTuningJob" if tuning else "CreateTrainingJob",
         files=files,
         notes=tuple(notes),
+        adjustments=adjustments,
+        problems=problems,
     )
 
 
@@ -435,6 +456,14 @@ def describe_training_plan(plan: TrainingPlan) -> list[str]:
     lines.append("Files it would write:")
     for uri, count in plan.files:
         lines.append(f"  {uri}" if uri.endswith(".json") else f"  {uri}  ({count:,} lines)")
+    if plan.adjustments:
+        lines.append("Adjustments StartTraining would make to fit the data:")
+        lines.extend(f"  - {a['setting']}: {a['configured']} -> {a['applied']} ({a['reason']})"
+                     for a in plan.adjustments)
+    if plan.problems:
+        lines.append(f"StartTraining would refuse to start a job ({plan.operation}); an SNS alert says why:")
+        lines.extend(f"  - {problem}" for problem in plan.problems)
+        return lines
     if plan.request is None:
         lines.append(f"StartTraining would not start a job: {summary['reason']}")
         return lines

@@ -176,8 +176,10 @@ def test_labeling_to_model_through_the_cli(
     assert "StartTraining runs when the labeling job completes" in out
 
     # plan-training reads the real output manifest from S3 (read-only); too few objects to train.
+    # (--bucket: StartTraining keeps only images in the data bucket, which the dry run must know.)
     code, out, err = run(capsys, deployed.argv("plan-training", "--manifest", outcome.output_manifest_uri,
-                                               "--label-attribute", "vehicle-type", "--json"))
+                                               "--label-attribute", "vehicle-type", "--json",
+                                               "--bucket", deployed.bucket))
     assert code == 0, err
     plan = json.loads(out)
     assert plan["summary"]["labeling_job"] == job

@@ -23,6 +23,7 @@ from training_request import (
     build_tuning_job_request,
     channel_uri,
     manifest_key,
+    plan_job_request,
     skip_reason,
     training_job_name,
     tuning_job_name,
@@ -49,6 +50,7 @@ SETTINGS: dict[str, Any] = {
     "min_labeled_objects": 10,
     "hyperparameters": {
         "image_shape": "3,224,224",
+        "resize": "256",
         "num_layers": "18",
         "use_pretrained_model": "1",
         "epochs": "10",
@@ -263,6 +265,7 @@ EXPECTED_TRAINING_REQUEST: dict[str, Any] = {
     "RoleArn": "arn:aws:iam::123456789012:role/Exec",
     "HyperParameters": {
         "image_shape": "3,224,224",
+        "resize": "256",
         "num_layers": "18",
         "use_pretrained_model": "1",
         "epochs": "10",
@@ -332,6 +335,7 @@ def expected_tuning_request(spot: bool) -> dict[str, Any]:
     definition: dict[str, Any] = {
         "StaticHyperParameters": {
             "image_shape": "3,224,224",
+            "resize": "256",
             "num_layers": "18",
             "use_pretrained_model": "1",
             "epochs": "10",
@@ -418,6 +422,71 @@ def test_shape_check_catches_what_botocore_does_not() -> None:
         client.create_hyper_parameter_tuning_job(**request)
 
 
+# --- the request plan: clamped to the data, checked against job_rules -------------------------
+
+
+def test_plan_of_a_big_split_changes_nothing_and_passes() -> None:
+    plan = plan_job_request(settings_with(), JOB, train_count=640, label_ids=[0, 1, 2, 3, 4])
+    assert plan.operation == "CreateTrainingJob"
+    assert plan.request == EXPECTED_TRAINING_REQUEST
+    assert plan.adjustments == () and plan.problems == ()
+
+
+def test_plan_clamps_mini_batch_size_to_a_small_train_split(sagemaker: tuple[Any, Stubber]) -> None:
+    plan = plan_job_request(settings_with(), JOB, train_count=5)
+    assert plan.request["HyperParameters"]["mini_batch_size"] == "5"
+    assert plan.problems == ()
+    assert plan.adjustments_json() == [{
+        "setting": "HyperParameters.mini_batch_size",
+        "configured": "32",
+        "applied": "5",
+        "reason": plan.adjustments[0].reason,
+    }]
+    assert "the train split has 5 images" in plan.adjustments[0].reason
+    client, stubber = sagemaker
+    stubber.add_response("create_training_job", {"TrainingJobArn": "arn:x"})
+    client.create_training_job(**plan.request)  # still what botocore's model accepts
+
+
+def test_build_applies_the_same_clamp() -> None:
+    request = build_training_job_request(settings_with(), JOB, train_count=5)
+    assert request["HyperParameters"]["mini_batch_size"] == "5"
+
+
+def test_plan_clamps_the_tuning_range(sagemaker: tuple[Any, Stubber]) -> None:
+    plan = plan_job_request(settings_with(tuning__enabled=True), JOB, train_count=20)
+    assert plan.operation == "CreateHyperParameterTuningJob"
+    ranges = plan.request["HyperParameterTuningJobConfig"]["ParameterRanges"]["IntegerParameterRanges"]
+    assert ranges == [{"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "20", "ScalingType": "Auto"}]
+    assert [(a.configured, a.applied) for a in plan.adjustments] == [("8..64", "8..20")]
+    assert plan.problems == ()
+    client, stubber = sagemaker
+    stubber.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"})
+    client.create_hyper_parameter_tuning_job(**plan.request)
+    assert shape_problems("CreateHyperParameterTuningJob", plan.request) == []
+
+
+def test_plan_of_a_tiny_split_tunes_without_the_batch_range() -> None:
+    plan = plan_job_request(settings_with(tuning__enabled=True), JOB, train_count=5)
+    assert plan.request["TrainingJobDefinition"]["StaticHyperParameters"]["mini_batch_size"] == "5"
+    assert plan.request["HyperParameterTuningJobConfig"]["ParameterRanges"]["IntegerParameterRanges"] == []
+    assert plan.problems == ()
+
+
+def test_plan_names_what_sagemaker_or_the_algorithm_would_reject() -> None:
+    # Lambda settings are not re-validated by the config: a hand-edited TRAINING_SETTINGS is caught here.
+    settings = settings_with(instance_type="ml.m5.xlarge", hyperparameters__resize="128")
+    plan = plan_job_request(settings, JOB, train_count=640)
+    assert len(plan.problems) == 2
+    assert plan.problems[0].startswith("ResourceConfig.InstanceType = 'ml.m5.xlarge'")
+    assert plan.problems[1].startswith("HyperParameters.resize = '128' is smaller than the crop")
+
+
+def test_plan_checks_label_ids_against_num_classes() -> None:
+    plan = plan_job_request(settings_with(), JOB, train_count=640, label_ids=[0, 5])
+    assert plan.problems and "class ids [5] are outside 0..4" in plan.problems[0]
+
+
 # --- deciding whether to train ---------------------------------------------------------------
 
 
@@ -469,3 +538,15 @@ def test_empty_validation_is_not_trained() -> None:
     reason = skip_reason(settings_with(min_labeled_objects=2), summary({"a": (1, 0), "b": (1, 0)}))
     assert reason is not None
     assert "validation" in reason
+
+
+def test_validation_on_a_single_class_is_not_trained() -> None:
+    # Validation accuracy over one class says nothing about telling classes apart.
+    reason = skip_reason(settings_with(min_labeled_objects=2), summary({"a": (4, 1), "b": (1, 0), "c": (1, 0)}))
+    assert reason is not None
+    assert "only 1 class(es) (a) have the 2 labeled objects needed to put one in training and one in " in reason
+    assert "classes with a single image: b, c" in reason
+
+
+def test_two_examples_of_two_classes_are_enough_to_train() -> None:
+    assert skip_reason(settings_with(min_labeled_objects=4), summary({"a": (1, 1), "b": (1, 1), "c": (1, 0)})) is None

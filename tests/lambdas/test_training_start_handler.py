@@ -9,6 +9,7 @@ client, so the request and the canned response are both validated against botoco
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,9 +21,10 @@ import boto3
 import pytest
 import start_training
 from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from manifests import split_manifest
-from start_training import handler, parse_event, parse_s3_uri, sns_subject
+from manifests import MAX_LINE_BYTES, OVERLONG_LINE, DataLocation, split_manifest
+from start_training import handler, parse_event, parse_s3_uri, read_lines, sns_subject
 
 from demo.emulator import Emulator
 
@@ -30,6 +32,9 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 CATEGORIES = ["Airplane", "Automobile", "Bird", "Cat"]
 DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
+PREFIX = "ground-truth-demo"
+# Manifests name their images under this stand-in; `Aws.labeling_job` puts the test's bucket there.
+DATA = "s3://test-data-bucket/ground-truth-demo"
 
 
 def labeling_event(name: str, status: str = "Completed") -> dict[str, Any]:
@@ -56,7 +61,7 @@ def manifest_lines(attribute: str, counts: dict[int, int], *, failed: int = 0, j
             lines.append(
                 json.dumps(
                     {
-                        "source-ref": f"s3://images/img-{n:05d}.jpg",
+                        "source-ref": f"{DATA}/images/img-{n:05d}.jpg",
                         attribute: index if n % 3 else str(index),
                         f"{attribute}-metadata": {
                             "class-name": CATEGORIES[index],
@@ -73,7 +78,7 @@ def manifest_lines(attribute: str, counts: dict[int, int], *, failed: int = 0, j
         lines.append(
             json.dumps(
                 {
-                    "source-ref": f"s3://images/failed-{k}.jpg",
+                    "source-ref": f"{DATA}/images/failed-{k}.jpg",
                     f"{attribute}-metadata": {"failure-reason": "ClientError: timed out", "job-name": "x"},
                 }
             ).encode()
@@ -155,9 +160,10 @@ class Aws:
         self, make_lines: Callable[[str], list[bytes]], *, newline: bytes = b"\n"
     ) -> tuple[str, list[bytes]]:
         """A completed labeling job (unique name) whose output manifest is `make_lines(name)`
-        (the label attribute is the job name, as the console names it)."""
+        (the label attribute is the job name, as the console names it; `DATA` is this test's
+        data location)."""
         name = f"gt-demo-{uuid.uuid4().hex[:12]}"
-        lines = make_lines(name)
+        lines = [raw.replace(DATA.encode(), f"s3://{self.bucket}/{PREFIX}".encode()) for raw in make_lines(name)]
         description = describe_response(name, self.bucket)
         self.sagemaker.descriptions[name] = description
         bucket, key = parse_s3_uri(description["LabelingJobOutput"]["OutputDatasetS3Uri"])
@@ -196,7 +202,8 @@ def training_settings(bucket: str, topic_arn: str) -> dict[str, Any]:
         "max_wait_seconds": 7200,
         "validation_fraction": 0.2,
         "min_labeled_objects": 10,
-        "hyperparameters": {"image_shape": "3,224,224", "num_layers": "18", "epochs": "10", "learning_rate": "0.01"},
+        "hyperparameters": {"image_shape": "3,224,224", "resize": "256", "num_layers": "18", "epochs": "10",
+                            "learning_rate": "0.01"},
         "tuning": {
             "enabled": False,
             "max_jobs": 4,
@@ -249,14 +256,23 @@ def test_completed_labeling_job_starts_training(aws: Aws) -> None:
     assert result["counts"]["train"] + result["counts"]["validation"] == 41
     assert result["counts"]["dropped_by_reason"]["failed"] == 3
 
-    # the manifests are the original lines, split exactly as the pure function splits them
-    expected = split_manifest(lines, label_attribute=name, categories=CATEGORIES, labeling_job_name=name)
+    # the manifests are the lines split exactly as the pure function splits them
+    expected = split_manifest(lines, label_attribute=name, categories=CATEGORIES, labeling_job_name=name,
+                              location=DataLocation(aws.bucket, PREFIX))
     assert aws.read(f"{training_prefix(name)}/train.manifest").splitlines() == expected.train
     assert aws.read(f"{training_prefix(name)}/validation.manifest").splitlines() == expected.validation
     summary = json.loads(aws.read(f"{training_prefix(name)}/summary.json"))
     assert summary["decision"] == "started"
     assert summary["totals"] == expected.summary["totals"]
     assert [c["validation"] for c in summary["classes"]] == [4, 3, 1, 0]
+    # every label the algorithm reads is an int class id (the manifest had "0" strings too)
+    written = expected.train + expected.validation
+    assert all(type(json.loads(raw)[name]) is int for raw in written)
+    assert any(f'"{name}": "'.encode() in raw for raw in lines)
+    # and the ids can be turned back into names at inference time
+    assert json.loads(aws.read(f"{training_prefix(name)}/label-map.json")) == {
+        "labels": CATEGORIES, "label_attribute": name, "labeling_job": name}
+    assert summary["labels"] == CATEGORIES
 
     job = aws.sagemaker.describe_training_job(TrainingJobName=name)
     channels = {channel["ChannelName"]: channel for channel in job["InputDataConfig"]}
@@ -379,8 +395,149 @@ def test_crlf_manifest_read_in_small_chunks(aws: Aws, monkeypatch: pytest.Monkey
     written = aws.read(f"{training_prefix(name)}/train.manifest") + aws.read(
         f"{training_prefix(name)}/validation.manifest"
     )
-    assert sorted(written.splitlines()) == sorted(lines)  # no line cut at a chunk boundary
+    expected = split_manifest(lines, label_attribute=name, categories=CATEGORIES, labeling_job_name=name,
+                              location=DataLocation(aws.bucket, PREFIX))
+    assert result["counts"]["kept"] == 16
+    assert sorted(written.splitlines()) == sorted(expected.train + expected.validation)  # no line cut
     assert b"\r" not in written
+
+
+def test_images_outside_the_data_prefix_and_overlong_lines_are_dropped(aws: Aws) -> None:
+    def make(name: str) -> list[bytes]:
+        good = manifest_lines(name, {0: 10, 1: 10})
+        record = json.loads(good[0])
+        outside = [
+            json.dumps({**record, "source-ref": source}).encode()
+            for source in (
+                "s3://someone-elses-bucket/ground-truth-demo/images/a.jpg",
+                f"{DATA}-old/a.jpg",  # a sibling of the prefix, not inside it
+                f"{DATA}/../other-project/a.jpg",
+                f"{DATA}/%2e%2e/other-project/a.jpg",
+                "images/a.jpg",
+            )
+        ]
+        huge = json.dumps({**record, "padding": "x" * (3 * MAX_LINE_BYTES)}).encode()  # valid JSON
+        return [*good, *outside, huge]
+
+    name, _ = aws.labeling_job(make)
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "started"
+    assert result["counts"]["kept"] == 20
+    dropped = result["counts"]["dropped_by_reason"]
+    assert (dropped["source_ref_other_bucket"], dropped["source_ref_outside_prefix"], dropped["source_ref_unsafe_path"],
+            dropped["source_ref_not_s3"], dropped["line_too_long"]) == (1, 1, 2, 1, 1)
+    summary = json.loads(aws.read(f"{training_prefix(name)}/summary.json"))
+    assert summary["dropped"] == dropped
+    written = aws.read(f"{training_prefix(name)}/train.manifest") + aws.read(
+        f"{training_prefix(name)}/validation.manifest")
+    assert all(json.loads(raw)["source-ref"].startswith(f"s3://{aws.bucket}/{PREFIX}/images/")
+               for raw in written.splitlines())
+
+
+def test_two_images_per_class_train_with_every_class_in_validation(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    aws.use_settings(monkeypatch, min_labeled_objects=8)
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 2, 1: 2, 2: 2, 3: 2}))
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "started"
+    assert (result["counts"]["train"], result["counts"]["validation"]) == (4, 4)
+
+
+def test_a_set_that_cannot_validate_two_classes_is_refused_in_words(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    aws.use_settings(monkeypatch, min_labeled_objects=2)
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 5, 1: 1, 2: 1}))
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "skipped"
+    assert "only 1 class(es) (Airplane) have the 2 labeled objects" in result["reason"]
+    assert "classes with a single image: Automobile, Bird" in result["reason"]
+    assert aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
+
+
+class BodyWithoutIterLines(StreamingBody):
+    """A real StreamingBody whose `iter_lines` fails: it buffers a line of any length."""
+
+    def iter_lines(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("read_lines must not use botocore's iter_lines")
+
+
+def test_read_lines_reads_chunks_and_caps_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"a\n" + b"x" * (MAX_LINE_BYTES + 10) + b"\r\nb\r\nc"
+    calls: list[dict[str, Any]] = []
+
+    class FakeS3:
+        def get_object(self, **kwargs: Any) -> dict[str, Any]:
+            calls.append(kwargs)
+            return {"Body": BodyWithoutIterLines(io.BytesIO(data), len(data))}
+
+    monkeypatch.setattr(start_training, "client", lambda service, region: FakeS3())
+    monkeypatch.setattr(start_training, "READ_CHUNK_BYTES", 1000)
+
+    lines = list(read_lines(REGION, "s3://bucket/out/output.manifest"))
+
+    assert calls == [{"Bucket": "bucket", "Key": "out/output.manifest"}]
+    assert lines[0] == b"a"
+    assert lines[1] is OVERLONG_LINE
+    assert lines[2:] == [b"b\r", b"c"]
+
+
+def test_a_small_split_clamps_mini_batch_size_and_says_so(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 6, 1: 6}))
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "started"
+    train = result["counts"]["train"]
+    assert train < 32
+    # The settings leave mini_batch_size unset: the algorithm's default, 32, would fail the job.
+    assert [(a["setting"], a["configured"], a["applied"]) for a in result["adjustments"]] == [
+        ("HyperParameters.mini_batch_size", "32 (algorithm default)", str(train))]
+    job = aws.sagemaker.describe_training_job(TrainingJobName=name)
+    assert job["HyperParameters"]["mini_batch_size"] == str(train)
+    summary = json.loads(aws.read(f"{training_prefix(name)}/summary.json"))
+    assert summary["decision"] == "started"
+    assert summary["adjustments"] == result["adjustments"]
+    assert summary["problems"] == []
+    assert aws.alerts() == []
+
+
+def test_a_request_the_algorithm_would_reject_is_refused_and_alerted_without_creating_a_job(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # TRAINING_SETTINGS edited by hand (the config would not synthesize these): a CPU instance,
+    # and a resize smaller than the 224 px crop. botocore's model accepts both.
+    aws.use_settings(monkeypatch, instance_type="ml.m5.xlarge",
+                     hyperparameters={**aws.settings["hyperparameters"], "resize": "128"})
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    stubbed = boto3.client("sagemaker", region_name=REGION)
+    stubber = Stubber(stubbed)
+    stubber.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.",
+                             expected_params={"TrainingJobName": name})
+    # Nothing else is queued: a CreateTrainingJob (or tuning job) call would fail the test.
+    aws.sagemaker._real = stubbed
+    with stubber:
+        result = handler(labeling_event(name), None)
+        stubber.assert_no_pending_responses()
+
+    assert result["decision"] == "refused"
+    assert result["training_job"] is None
+    assert "ResourceConfig.InstanceType = 'ml.m5.xlarge'" in result["reason"]
+    assert "HyperParameters.resize = '128' is smaller than the crop" in result["reason"]
+    alerts = aws.alerts()
+    assert len(alerts) == 1
+    assert alerts[0]["Subject"] == f"Training refused for labeling job {name}"
+    assert "- ResourceConfig.InstanceType = 'ml.m5.xlarge'" in alerts[0]["Message"]
+    assert "- HyperParameters.resize = '128'" in alerts[0]["Message"]
+    summary = json.loads(aws.read(f"{training_prefix(name)}/summary.json"))
+    assert summary["decision"] == "refused"
+    assert summary["reason"] == result["reason"]
+    assert len(summary["problems"]) == 2
+    # The manifests are written all the same: a fixed config can be replayed against them.
+    assert aws.read(f"{training_prefix(name)}/train.manifest")
 
 
 def test_missing_category_file_is_a_clear_error(aws: Aws) -> None:

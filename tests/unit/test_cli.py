@@ -292,13 +292,18 @@ def test_plan_labeling_of_an_s3_prefix_lists_it(monkeypatch: pytest.MonkeyPatch,
 # --- plan-training -------------------------------------------------------------------------
 
 
-def write_output_manifest(path: Path, per_class: int = 5, *, job: str = LABELING_JOB) -> Path:
+# The bucket a dry run assumes without --account/--bucket: StartTraining keeps only images in it.
+DRY_RUN_BUCKET = f"sagemaker-us-east-1-{plans.PLACEHOLDER_ACCOUNT}"
+
+
+def write_output_manifest(path: Path, per_class: int = 5, *, job: str = LABELING_JOB,
+                          bucket: str = DRY_RUN_BUCKET) -> Path:
     """An output.manifest as Ground Truth writes it (AWS_FACTS.md), plus a failed object."""
     lines = []
     for index in range(per_class * len(LABELS)):
         label = index % len(LABELS)
         lines.append({
-            "source-ref": f"s3://bucket/ground-truth-demo/images/{index}.jpg",
+            "source-ref": f"s3://{bucket}/ground-truth-demo/images/{index}.jpg",
             ATTRIBUTE: label if index % 2 else str(label),  # int or string, as Ground Truth writes either
             f"{ATTRIBUTE}-metadata": {
                 "class-name": LABELS[label], "confidence": 0.9, "type": "groundtruth/image-classification",
@@ -307,7 +312,7 @@ def write_output_manifest(path: Path, per_class: int = 5, *, job: str = LABELING
             },
         })
     lines.append({
-        "source-ref": "s3://bucket/ground-truth-demo/images/failed.jpg",
+        "source-ref": f"s3://{bucket}/ground-truth-demo/images/failed.jpg",
         f"{ATTRIBUTE}-metadata": {"failure-reason": "ClientError: Annotation tasks expired.",
                                   "job-name": f"labeling-job/{job}"},
     })
@@ -318,7 +323,7 @@ def write_output_manifest(path: Path, per_class: int = 5, *, job: str = LABELING
 def test_plan_training_json_has_the_split_and_a_valid_training_request(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    manifest = write_output_manifest(tmp_path / "output.manifest")
+    manifest = write_output_manifest(tmp_path / "output.manifest", bucket=f"sagemaker-us-east-1-{ACCOUNT}")
     code, out, err = run(capsys, "plan-training", "--manifest", str(manifest), "--label-attribute", ATTRIBUTE,
                          "--json", "--account", ACCOUNT)
     assert code == 0, err
@@ -370,6 +375,21 @@ def test_plan_training_human_output_and_categories_file(
     assert "categories: the config's labels" not in out
 
 
+def test_plan_training_says_when_the_images_are_in_another_bucket(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    manifest = write_output_manifest(tmp_path / "output.manifest", bucket="my-real-data-bucket")
+    code, out, err = run(capsys, "plan-training", "--manifest", str(manifest), "--label-attribute", ATTRIBUTE,
+                         "--json")
+    assert code == 0
+    assert json.loads(out)["summary"]["dropped"]["source_ref_other_bucket"] == 25
+    assert f"25 line(s) name images outside bucket {DRY_RUN_BUCKET}" in err
+    code, out, err = run(capsys, "plan-training", "--manifest", str(manifest), "--label-attribute", ATTRIBUTE,
+                         "--json", "--bucket", "my-real-data-bucket")
+    assert json.loads(out)["summary"]["totals"]["kept"] == 25
+    assert "outside bucket" not in err
+
+
 def test_plan_training_reports_when_start_training_would_skip(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -380,6 +400,63 @@ def test_plan_training_reports_when_start_training_would_skip(
     assert result["request"] is None
     assert result["summary"]["decision"] == "skipped"
     assert "min_labeled_objects is 10" in result["summary"]["reason"]
+
+
+# The tutorial's labeling job: 10 images of about 300x200 px, 5 classes, 2 images each. One image
+# per class goes to validation (validation_fraction 0.5 says so with any rounding rule).
+TUTORIAL = ("-c", "workflow.training.validation_fraction=0.5")
+
+
+def test_plan_training_of_the_tutorial_job_clamps_mini_batch_size(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    manifest = write_output_manifest(tmp_path / "output.manifest", per_class=2)
+    code, out, err = run(capsys, "plan-training", "--manifest", str(manifest), "--label-attribute", ATTRIBUTE,
+                         "--json", *TUTORIAL)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["summary"]["totals"]["train"] == 5
+    assert result["summary"]["decision"] == "started"
+    request = result["request"]
+    assert_valid("CreateTrainingJob", request)
+    assert request["HyperParameters"]["mini_batch_size"] == "5"  # the config's 32 would fail the job
+    assert request["HyperParameters"]["resize"] == "256"  # 200 px sides become 256 before the 224 crop
+    assert [(a["setting"], a["configured"], a["applied"]) for a in result["adjustments"]] == [
+        ("HyperParameters.mini_batch_size", "32", "5")]
+    assert result["summary"]["adjustments"] == result["adjustments"]  # as summary.json would record it
+    assert result["problems"] == []
+
+    code, out, _ = run(capsys, "plan-training", "--manifest", str(manifest), "--label-attribute", ATTRIBUTE,
+                       *TUTORIAL)
+    assert code == 0
+    assert "Adjustments StartTraining would make to fit the data:" in out
+    assert "  - HyperParameters.mini_batch_size: 32 -> 5 (the train split has 5 images;" in out
+    assert "CreateTrainingJob request:" in out
+
+
+def test_plan_training_refuses_what_the_algorithm_would_fail_and_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 6 instances for 5 training images: no mini_batch_size fits one batch per instance.
+    manifest = write_output_manifest(tmp_path / "output.manifest", per_class=2)
+    code, out, err = run(capsys, "plan-training", "--manifest", str(manifest), "--label-attribute", ATTRIBUTE,
+                         "--json", *TUTORIAL, "-c", "workflow.training.instance_count=6")
+    assert code == 1
+    result = json.loads(out)
+    assert result["request"] is None
+    assert result["summary"]["decision"] == "refused"
+    assert len(result["problems"]) == 1
+    assert "HyperParameters.mini_batch_size = 32: the train split has 5 images over 6 instances" in (
+        result["problems"][0])
+    assert result["summary"]["reason"] == result["problems"][0]
+    assert f"error: StartTraining would refuse the request: {result['problems'][0]}" in err
+
+    code, out, _ = run(capsys, "plan-training", "--manifest", str(manifest), "--label-attribute", ATTRIBUTE,
+                       *TUTORIAL, "-c", "workflow.training.instance_count=6")
+    assert code == 1
+    assert "StartTraining would refuse to start a job (CreateTrainingJob); an SNS alert says why:" in out
+    assert "at most 0 fits; label more images or use fewer instances" in out
+    assert "CreateTrainingJob request:" not in out
 
 
 def test_plan_training_needs_a_job_name_it_cannot_infer(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
