@@ -31,7 +31,7 @@ from botocore.exceptions import (
 )
 
 from stacks.config import CONTEXT_KEY, ConfigError
-from workflow import aws, local, outputs, plans, status
+from workflow import aws, local, outputs, plans, preflight, status
 from workflow.context import Project, build_context, load_project, parse_overrides, read_cdk_context
 from workflow.errors import EXIT_RUNTIME, EXIT_USAGE, CliError, UsageError
 
@@ -114,15 +114,15 @@ def invoke_start_labeling(lambda_client: Any, function: str, event: Mapping[str,
 
 def run_start_labeling_locally(lambda_client: Any, function: str, event: Mapping[str, Any]) -> dict[str, Any]:
     """Run the StartLabeling handler in this process with the deployed function's settings."""
-    variables = local.function_environment(lambda_client, function)
-    if not variables.get(labeling_request.SETTINGS_ENV_VAR):
+    deployed = local.deployed_function(lambda_client, function)
+    if not deployed.variables.get(labeling_request.SETTINGS_ENV_VAR):
         raise CliError(
             f"function {function} has no {labeling_request.SETTINGS_ENV_VAR} environment variable: "
             f"{outputs.DEPLOY_HINT}"
         )
     try:
         # The handler logs JSON lines to stdout; stdout is for our result.
-        with local.deployed_environment(variables), contextlib.redirect_stdout(sys.stderr):
+        with local.deployed_environment(deployed), contextlib.redirect_stdout(sys.stderr):
             return start_labeling.handler(dict(event), None)
     except labeling_request.LabelingRequestError as error:
         raise CliError(f"StartLabeling (run locally with the settings of {function}) failed: {error}") from error
@@ -254,13 +254,18 @@ def cmd_plan_training(run: Invocation) -> int:
         labeling_job_name=args.job_name,
         s3=s3,
     )
+    # Exit 1 when StartTraining would refuse the request: the problems name what to change.
+    code = 1 if plan.problems else 0
     if args.json:
         for note in plan.notes:
             warn(note)
-        print_json({"summary": plan.summary, "request": plan.request})
-        return 0
+        for problem in plan.problems:
+            print(f"error: StartTraining would refuse the request: {problem}", file=sys.stderr)
+        print_json({"summary": plan.summary, "request": plan.request, "adjustments": list(plan.adjustments),
+                    "problems": list(plan.problems)})
+        return code
     print("\n".join(plans.describe_training_plan(plan)))
-    return 0
+    return code
 
 
 # --- status ----------------------------------------------------------------------------------
@@ -279,6 +284,21 @@ def cmd_status(run: Invocation) -> int:
     else:
         print("\n".join(status.describe(report, prog=PROG)))
     return 0
+
+
+# --- preflight -------------------------------------------------------------------------------
+
+
+def cmd_preflight(run: Invocation) -> int:
+    # An unsupported region is the first check's FAIL line, not a usage error; nothing else can
+    # be ready there (the config refuses it), so the run stops at it.
+    region = preflight.requested_region(run.args.region)
+    if region is not None and preflight.region_result(region).status != preflight.PASS:
+        results = [preflight.region_result(region)]
+    else:
+        results = preflight.run_preflight(run.project(), run.client)
+    print("\n".join(preflight.report(results)))
+    return preflight.exit_code(results)
 
 
 # --- the parser ------------------------------------------------------------------------------
@@ -399,6 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
     status_parser.add_argument("job", nargs="?", metavar="JOB", help="labeling job name (default: the newest)")
     status_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     status_parser.set_defaults(handler=cmd_status)
+
+    preflight_parser = commands.add_parser(
+        "preflight",
+        help="check a real account before the first labeling job (read-only)",
+        description="Check the deployed stacks, the data bucket and key, the roles' permissions (IAM policy "
+        "simulator), the EventBridge rules, the work team and the SageMaker training quotas with read-only "
+        "Describe/Get/List/Simulate calls. One line per check (PASS, WARN, FAIL and what to do); exit code 1 "
+        "if any check FAILs. A check your credentials may not read is a WARN.",
+    )
+    _global_options(preflight_parser, suppress=True)
+    preflight_parser.set_defaults(handler=cmd_preflight)
     return parser
 
 
