@@ -69,11 +69,11 @@ def step(result: DemoResult, name: str) -> Iterator[None]:
 
 def handler_with_deployed_settings(lambda_client: Any, function_name: str, module: str) -> Callable[..., Any]:
     """The handler as the deployed function would run it: its environment, fresh clients."""
-    variables = local.function_environment(lambda_client, function_name)
+    deployed = local.deployed_function(lambda_client, function_name)
     loaded = importlib.import_module(module)
 
     def run(event: Event, context: Any = None) -> Any:
-        with local.deployed_environment(variables):
+        with local.deployed_environment(deployed):
             return loaded.handler(event, context)
 
     return run

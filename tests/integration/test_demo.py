@@ -10,9 +10,12 @@ import boto3
 import pytest
 
 from demo.emulator import Emulator
-from demo.events import deliver, labeling_job_state_change
+from demo.events import deliver, labeling_job_state_change, training_job_state_change
 from demo.run import ACCOUNT, ENV_NAME, REGION, DemoResult, handler_with_deployed_settings, run_demo
 from demo.simulated_ground_truth import SimulatedGroundTruth
+from tests.infra.synth import synthesize
+from tests.permissions import rehearsal_checks, rehearsal_run
+from tests.permissions.rehearsal import CallRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +60,20 @@ def observed() -> dict[str, Any]:
         other = labeling_job_state_change("other-team-job", "Completed", region=REGION, account=ACCOUNT)
         seen["other_delivered"] = deliver(events, rule, other, lambda e, c: start_training(e, c))
         seen["training_jobs_after"] = training_jobs()
+        # Third scenario: a training job of ours failed -> RegisterModel alerts through the topic.
+        register = handler_with_deployed_settings(lambdas, workflow["RegisterModelFunctionName"], "register_model")
+        failed = training_job_state_change("gt-demo-failed-1", "Failed", failure_reason="AlgorithmError: simulated",
+                                           region=REGION, account=ACCOUNT)
+        seen["failure_answers"] = []
+        seen["failure_delivered"] = deliver(events, workflow["TrainingEndedRuleName"], failed,
+                                            lambda e, c: seen["failure_answers"].append(register(e, c)))
+        # The permission rehearsal reads what it needs while the emulator is up (tests/permissions).
+        seen["rehearsal"] = rehearsal_run.collect(emulator.endpoint_url, result.outputs, recorder,
+                                                  region=REGION, env_name=ENV_NAME)
 
-    run_demo(image_count=IMAGES, inspect=inspect)
+    recorder = CallRecorder()
+    with recorder.recording():
+        run_demo(image_count=IMAGES, inspect=inspect)
     return seen
 
 
@@ -112,3 +127,75 @@ def test_duplicate_deliveries_start_exactly_one_training_job(observed: dict[str,
     # too, so compare before and after, and count ours.
     assert observed["training_jobs_after"] == observed["training_jobs"]
     assert observed["training_jobs"].count(observed["result"].training_job) == 1
+
+
+def test_a_failed_training_job_of_ours_is_alerted(observed: dict[str, Any]) -> None:
+    assert observed["failure_delivered"] is True
+    [answer] = observed["failure_answers"]
+    assert answer["decision"] == "alerted"
+    assert "AlgorithmError: simulated" in answer["reason"]
+
+
+# --- Permission rehearsal: every call of the run above against the deployed policies ------------
+
+
+@pytest.fixture(scope="module")
+def rehearsal(observed: dict[str, Any]) -> rehearsal_checks.Outcome:
+    return rehearsal_checks.rehearse(observed["rehearsal"])
+
+
+def test_rehearsal_saw_every_principal_and_service(rehearsal: rehearsal_checks.Outcome) -> None:
+    seen = {(call.principal_label, call.origin_kind) for call in rehearsal.calls}
+    for role in ("StartLabeling", "StartTraining", "RegisterModel"):
+        assert (role, "recorded") in seen, f"no recorded call made as {role}: {sorted(seen)}"
+    for origin in ("notebook SDK", "Ground Truth", "SageMaker training", "SageMaker hosting", "notebook lifecycle"):
+        assert ("SageMakerExecution", origin) in seen, f"no {origin} call as the execution role: {sorted(seen)}"
+
+
+def test_rehearsal_every_call_is_allowed(rehearsal: rehearsal_checks.Outcome) -> None:
+    assert not rehearsal.unexpected_denials, "denied:\n" + "\n".join(rehearsal.unexpected_denials)
+    assert not rehearsal.stale_denials, (
+        "expected_denials.json lists denials that no longer happen; remove them:\n"
+        + "\n".join(rehearsal.stale_denials))
+
+
+def test_rehearsal_every_unused_grant_is_justified(rehearsal: rehearsal_checks.Outcome) -> None:
+    print("\n" + rehearsal.unused_table())
+    assert not rehearsal.unjustified_unused, (
+        "grants no recorded call used, without a reason in unused_grants.json:\n"
+        + "\n".join(rehearsal.unjustified_unused))
+    assert not rehearsal.stale_justifications, (
+        "unused_grants.json justifies grants that are now used or gone; remove them:\n"
+        + "\n".join(rehearsal.stale_justifications))
+
+
+@pytest.mark.parametrize(("fault", "expected"), [
+    # Issue 9, point 1: StartTraining's duplicate-delivery check.
+    (lambda stacks: rehearsal_checks.without_action(stacks, "StartTraining", "sagemaker:DescribeTrainingJob"),
+     "StartTraining: sagemaker:DescribeTrainingJob on arn:aws:sagemaker:"),
+    # Point 2: RegisterModel's look-up before CreateModel.
+    (lambda stacks: rehearsal_checks.without_action(stacks, "RegisterModel", "sagemaker:DescribeModel"),
+     "RegisterModel: sagemaker:DescribeModel on arn:aws:sagemaker:"),
+    # Point 3: the notebook SDK's HeadBucket sends no s3:prefix.
+    (rehearsal_checks.list_bucket_only_under_prefix, "SageMakerExecution: s3:ListBucket on arn:aws:s3:::{bucket}"),
+], ids=["describe-training-job", "describe-model", "head-bucket"])
+def test_rehearsal_catches_a_reintroduced_fault(observed: dict[str, Any], fault: Any, expected: str) -> None:
+    run = observed["rehearsal"]
+    outcome = rehearsal_checks.rehearse(run, stacks=fault(list(run.stacks)))
+    assert any(denial.strip().startswith(expected) for denial in outcome.unexpected_denials), (
+        f"expected a denial starting with {expected!r}; got:\n" + "\n".join(outcome.unexpected_denials))
+
+
+def test_rehearsal_kms_variant_allows_every_call_and_catches_a_missing_key_grant(observed: dict[str, Any]) -> None:
+    """Point 9: with a customer key on the bucket every object read and write needs the key too."""
+    run = observed["rehearsal"]
+    stacks = rehearsal_checks.with_physical_ids(
+        {f"{ENV_NAME}-{suffix}": template for suffix, template in synthesize("vpc-kms").items()}, run)
+    outcome = rehearsal_checks.rehearse(run, stacks=stacks)
+    key_requests = [e for e in outcome.evaluations if e.request.action.startswith("kms:")]
+    assert {e.request.action for e in key_requests} >= {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert not outcome.unexpected_denials, "denied with the KMS key:\n" + "\n".join(outcome.unexpected_denials)
+
+    faulty = rehearsal_checks.rehearse(
+        run, stacks=rehearsal_checks.without_action(stacks, "StartTraining", "kms:GenerateDataKey"))
+    assert any(d.strip().startswith("StartTraining: kms:GenerateDataKey") for d in faulty.unexpected_denials)

@@ -23,6 +23,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from tests.permissions.policies import FunctionInfo
 from tests.permissions.rehearsal import Call
 
 ReadObject = Callable[[str, str], bytes]
@@ -159,6 +160,25 @@ def notebook_calls(*, role: str, region: str, notebook_name: str, sample_source:
         }, region, why)
     yield Call(role, "sagemaker", "StopNotebookInstance", {"NotebookInstanceName": notebook_name}, region,
                "notebook lifecycle: idle checker")
+
+
+def lambda_service_calls(functions: Iterable[FunctionInfo], invoked_roles: set[str], region: str) -> Iterator[Call]:
+    """The Lambda service, with each invoked function's role, writes the function's logs and sends a
+    failed asynchronous invocation to its on-failure destination.
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html"""
+    for function in functions:
+        if function.role_arn not in invoked_roles:
+            continue
+        why = f"Lambda service, function {function.logical_id}"
+        if function.log_group:
+            stream = "2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef"
+            yield Call(function.role_arn, "logs", "CreateLogStream",
+                       {"logGroupName": function.log_group, "logStreamName": stream}, region, why)
+            yield Call(function.role_arn, "logs", "PutLogEvents",
+                       {"logGroupName": function.log_group, "logStreamName": stream}, region, why)
+        if function.failure_queue_arn:
+            yield Call(function.role_arn, "sqs", "SendMessage", {"QueueArn": function.failure_queue_arn}, region, why)
 
 
 def source_refs(manifest_uri: str, read_object: ReadObject) -> list[str]:

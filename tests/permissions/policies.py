@@ -213,3 +213,41 @@ class _Resolver:
 
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:{PARTITION}:{service}:{self.region}:{self.account}:{resource}"
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """What the Lambda service does with a function's role when it runs: write its logs, and send
+    a failed asynchronous invocation to its on-failure destination."""
+
+    logical_id: str
+    role_arn: str
+    log_group: str | None
+    failure_queue_arn: str | None
+
+
+def lambda_functions(stacks: list[StackInput], *, account: str = ACCOUNT, region: str = REGION) -> list[FunctionInfo]:
+    resolver = _Resolver(stacks, account=account, region=region)
+    found = []
+    for stack in stacks:
+        resources = stack.template.get("Resources", {})
+        destinations = {}
+        for resource in resources.values():
+            if resource["Type"] == "AWS::Lambda::EventInvokeConfig":
+                props = resource["Properties"]
+                target = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+                if target is not None:
+                    destinations[str(resolver.resolve(props["FunctionName"], stack))] = resolver.resolve(target, stack)
+        for logical_id, resource in resources.items():
+            if resource["Type"] != "AWS::Lambda::Function":
+                continue
+            props = resource["Properties"]
+            log_group = props.get("LoggingConfig", {}).get("LogGroup")
+            name = str(resolver.resolve({"Ref": logical_id}, stack))
+            found.append(FunctionInfo(
+                logical_id=logical_id,
+                role_arn=str(resolver.resolve(props["Role"], stack)),
+                log_group=str(resolver.resolve(log_group, stack)) if log_group is not None else None,
+                failure_queue_arn=destinations.get(name),
+            ))
+    return found

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.session
 
@@ -101,10 +102,13 @@ class CallRecorder:
         def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
             client = original(session, *args, **kwargs)
             region = client.meta.region_name
+            # A client stands for the principal it was created for: s3transfer's upload_fileobj
+            # makes its calls in worker threads, where the context variable is not set.
+            created_for = local.running_as.get()
 
             def record(params: Mapping[str, Any], model: Any, **_: Any) -> None:
                 recorder.calls.append(Call(
-                    principal=local.running_as.get(),
+                    principal=local.running_as.get() or created_for,
                     service=model.service_model.service_name,
                     operation=model.name,
                     params=_plain(params),
@@ -112,6 +116,7 @@ class CallRecorder:
                 ))
 
             client.meta.events.register("before-parameter-build", record)
+            client.meta.events.register("before-send", refuse_off_loopback)
             return client
 
         botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
@@ -123,6 +128,17 @@ class CallRecorder:
     def ours(self) -> list[Call]:
         """The calls made with one of the workflow's roles (not the operator's)."""
         return [call for call in self.calls if call.principal is not None]
+
+
+class OffLoopbackError(RuntimeError):
+    """A recorded client tried to reach a host other than this machine's loopback."""
+
+
+def refuse_off_loopback(request: Any, **_: Any) -> None:
+    """Tests talk to the local emulator only: a request for any other host is a bug, stopped here."""
+    host = urlsplit(request.url).hostname or ""
+    if host not in ("localhost", "::1") and not host.startswith("127."):
+        raise OffLoopbackError(f"refused to send {request.method} {request.url}: not the local emulator")
 
 
 def _plain(value: Any) -> Any:
@@ -228,6 +244,10 @@ def evaluate(requests: Iterable[IamRequest], policies: Policies, *, account: str
         bucket = _bucket_of(request.resource)
         resource_policy = policies.buckets.get(bucket) if bucket else None
         resource_policy_names.append(f"bucket-policy:{bucket}" if resource_policy else None)
+        if request.resource.startswith(f"arn:{PARTITION}:kms:"):
+            # A key's policy must allow its use; for a key the stack does not own we assume the
+            # default key policy, which delegates to IAM (preflight checks the real one).
+            resource_policy = default_key_policy(account)
         simulations.append({
             "request": {
                 "action": request.action,
@@ -249,6 +269,13 @@ def evaluate(requests: Iterable[IamRequest], policies: Policies, *, account: str
         )
         evaluations.append(Evaluation(request, result["decision"], result.get("errors"), used))
     return evaluations
+
+
+def default_key_policy(account: str) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html"""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "EnableIAMUserPermissions", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{PARTITION}:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}]}
 
 
 def run_simulator(simulations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -323,15 +350,19 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def label_names(policies: Policies, *, bucket: str | None = None) -> Callable[[str], str]:
-    """Replace role ARNs by their construct labels (logical id without hash), the account id and
-    bucket by placeholders: keys that survive a redeploy."""
+def label_names(policies: Policies, *, bucket: str | None = None,
+                physical_ids: Mapping[str, str] | None = None) -> Callable[[str], str]:
+    """Replace role ARNs and physical resource names by construct labels (logical id without
+    hash), the account id and bucket by placeholders: keys that survive a redeploy."""
     replacements: list[tuple[str, str]] = []
     for key, arn in policies.roles.items():
         logical_id = key.split("/", 1)[1]
         replacements.append((arn, f"role/{_HASH_SUFFIX.sub('', logical_id)}"))
     if bucket:
         replacements.append((bucket, "{bucket}"))
+    for logical_id, physical in (physical_ids or {}).items():
+        if len(physical) > 8 and physical != bucket:  # short ids could match inside other text
+            replacements.append((physical.rsplit("/", 1)[-1], f"<{_HASH_SUFFIX.sub('', logical_id)}>"))
     replacements.append((ACCOUNT, "{account}"))
     replacements.sort(key=lambda pair: -len(pair[0]))
 

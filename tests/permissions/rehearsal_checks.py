@@ -77,7 +77,8 @@ def rehearse(run: RehearsalRun, *, stacks: Sequence[StackInput] | None = None) -
     call_map = load_call_map()
     requests = [request for call in run.calls for request in iam_requests(call, policies, call_map=call_map)]
     evaluations = simulate(requests, policies)
-    names = label_names(policies, bucket=run.bucket)
+    names = label_names(policies, bucket=run.bucket,
+                        physical_ids={k: v for stack in run.stacks for k, v in stack.physical_ids.items()})
     labeled = [LabeledCall(call, role_label(call.principal, policies), _origin_kind(call.origin))
                for call in run.calls]
     unused = unused_grants(policies, evaluations)

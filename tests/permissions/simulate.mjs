@@ -45,22 +45,19 @@ for (const simulation of input.simulations) {
     results.push({ decision: 'Error', errors: response.errors, used: [] })
     continue
   }
-  if (response.resultType !== 'single') {
-    results.push({ decision: 'Error', errors: { message: `unexpected result type ${response.resultType}` }, used: [] })
-    continue
-  }
-  const analysis = response.result.analysis || {}
+  // An action without resource types is requested on "*": the simulator answers "wildcard",
+  // one result per resource pattern, with the overall decision.
+  const analyses =
+    response.resultType === 'single'
+      ? [response.result.analysis || {}]
+      : (response.results || []).map((r) => r.analysis || {})
   results.push({
     decision: response.overallResult,
     errors: null,
-    used: [
+    used: analyses.flatMap((analysis) => [
       ...matched(analysis.identityAnalysis?.allowStatements),
       ...matched(analysis.resourceAnalysis?.allowStatements, 'resource-policy'),
-    ],
-    explicitDeny: [
-      ...matched(analysis.identityAnalysis?.denyStatements),
-      ...matched(analysis.resourceAnalysis?.denyStatements, 'resource-policy'),
-    ].map((s) => s.sid),
+    ]),
   })
 }
 process.stdout.write(JSON.stringify({ results }))
