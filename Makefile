@@ -54,8 +54,8 @@ test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: install
-	$(PY) bench/bench_split.py
-	$(PY) bench/bench_manifest.py
+	$(PY) -m bench.bench_split
+	$(PY) -m bench.bench_manifest
 
 images: install
 	$(PY) tools/generate_algorithm_images.py

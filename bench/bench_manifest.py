@@ -17,13 +17,10 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
 
 # The Lambda asset root, added to the path above, as inside the Lambda runtime.
-import labeling_request as lr
-import start_labeling
+from lambdas import labeling_request as lr
+from lambdas import start_labeling
 
 IMAGES = lr.MAX_OBJECTS_PER_JOB
 RUNS = 5

@@ -30,9 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
-
-from manifests import DataLocation, split_manifest, write_manifest
+from lambdas.manifests import DataLocation, split_manifest, write_manifest
 
 LINES = 100_000
 CATEGORIES = ["Airplane", "Automobile", "Bird", "Cat", "Helicopter"]
@@ -151,7 +149,7 @@ def measure_memory(name: str, manifest: Path) -> dict[str, float]:
 def _child(*args: str) -> Any:
     """Run this script in a fresh interpreter and return the JSON it prints."""
     done = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+        [sys.executable, "-m", "bench.bench_split", *args], check=True, capture_output=True, text=True
     )
     return json.loads(done.stdout)
 

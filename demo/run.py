@@ -101,7 +101,7 @@ def run_workflow(
     bucket = data["BucketName"]
     images_prefix = data["ImagesS3Uri"].split(f"s3://{bucket}/", 1)[1].rstrip("/")  # <prefix>/images
     prefix = images_prefix.rsplit("/images", 1)[0]
-    s3, sagemaker, lambdas, events = (client(emulator, s) for s in ("s3", "sagemaker", "lambda", "events"))
+    s3, sagemaker, lambda_client, events = (client(emulator, s) for s in ("s3", "sagemaker", "lambda", "events"))
 
     with step(result, "upload generated images"):
         images = generate_images(image_count, prefix=images_prefix)
@@ -129,7 +129,7 @@ def run_workflow(
 
     with step(result, "labeling completed -> StartTraining (through the deployed rule)"):
         start_training = handler_with_deployed_settings(
-            lambdas, workflow["StartTrainingFunctionName"], "start_training"
+            lambda_client, workflow["StartTrainingFunctionName"], "lambdas.start_training"
         )
         answers: list[Any] = []
         delivered = deliver(
@@ -150,7 +150,8 @@ def run_workflow(
     with step(result, "training completed -> RegisterModel (through the deployed rule)"):
         job = sagemaker.describe_training_job(TrainingJobName=result.training_job)
         event = training_job_state_change(result.training_job, job["TrainingJobStatus"], region=REGION, account=ACCOUNT)
-        register = handler_with_deployed_settings(lambdas, workflow["RegisterModelFunctionName"], "register_model")
+        register = handler_with_deployed_settings(
+            lambda_client, workflow["RegisterModelFunctionName"], "lambdas.register_model")
         answers = []
         if not deliver(events, workflow["TrainingEndedRuleName"], event, lambda e, c: answers.append(register(e, c))):
             raise DemoError("the TrainingJobEnded rule did not match the training job's event")

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, is_valid_name
+from .naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, is_valid_name
 
 # --- sources ---------------------------------------------------------------------------------
 

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from aws_clients import client
 from botocore.exceptions import ClientError
-from naming import MODEL_NAME_MAX, derive_name, is_already_exists_error, is_not_found_error
-from settings_json import SettingsError, settings_reader, settings_text
+
+from .aws_clients import client
+from .naming import MODEL_NAME_MAX, derive_name, is_already_exists_error, is_not_found_error
+from .settings_json import SettingsError, settings_reader, settings_text
 
 SETTINGS_VARIABLE = "MODEL_SETTINGS"
 

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aws_clients
-import labeling_request as lr
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from naming import is_not_found_error
+
+from . import aws_clients
+from . import labeling_request as lr
+from .naming import is_not_found_error
 
 # Manifests up to this size stay in memory, bigger ones spill to /tmp (a 100,000-image
 # manifest is ~10 MB): bounded memory whatever the job size, no disk use for small jobs.

@@ -19,9 +19,10 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aws_clients import client
 from botocore.exceptions import ClientError
-from manifests import (
+
+from .aws_clients import client
+from .manifests import (
     DataLocation,
     ManifestSplit,
     iter_lines,
@@ -29,8 +30,8 @@ from manifests import (
     split_manifest,
     write_manifest,
 )
-from naming import is_already_exists_error, is_not_found_error, job_name_from_arn
-from training_request import (
+from .naming import is_already_exists_error, is_not_found_error, job_name_from_arn
+from .training_request import (
     JobRequestPlan,
     LabelingJob,
     TrainingSettings,

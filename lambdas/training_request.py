@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import job_rules
-from naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, derive_name
-from settings_json import SettingsError, SettingsReader, number_text, settings_reader, settings_text
+from . import job_rules
+from .naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, derive_name
+from .settings_json import SettingsError, SettingsReader, number_text, settings_reader, settings_text
 
 SETTINGS_VARIABLE = "TRAINING_SETTINGS"
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import job_rules  # lambdas/ (on sys.path via stacks/__init__.py): the algorithm's and SageMaker's job rules
-
+from lambdas import job_rules
 from stacks import notebook_platforms, regions
 
 CONTEXT_KEY = "workflow"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -19,7 +19,11 @@ from stacks.config import LOG_RETENTION_PERIODS
 from stacks.lambda_settings import MAX_ENVIRONMENT_BYTES
 from stacks.nag import acknowledge_wildcard_resources
 
-LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The asset is the project folder reduced to the `lambdas` package: handlers are
+# `lambdas.<module>.handler`, and the package imports itself exactly as the tests and the CLI do.
+# ".*": glob "*" does not match dot files and folders (.venv, .git).
+LAMBDA_ASSET_EXCLUDE = ["*", ".*", "!lambdas", "!lambdas/**", "**/__pycache__", "**/*.pyc", "**/.*"]
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # latest; the code also runs on 3.11 for the tests
 
 def retention_days(days: int) -> logs.RetentionDays:
@@ -67,7 +71,7 @@ class WorkflowFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=handler,
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["__pycache__", "*.pyc"]),
+            code=lambda_.Code.from_asset(str(PROJECT_DIR), exclude=LAMBDA_ASSET_EXCLUDE, ignore_mode=IgnoreMode.GLOB),
             description=description,
             role=self.role,
             timeout=timeout,

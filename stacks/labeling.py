@@ -42,7 +42,7 @@ class StartLabeling(Construct):
         prefix, job_prefix = config.prefix, config.labeling.job_prefix
         self.handler = WorkflowFunction(
             self, "StartLabeling",
-            handler="start_labeling.handler",
+            handler="lambdas.start_labeling.handler",
             description="Starts a Ground Truth image-classification labeling job from the images in S3",
             settings_var=LABELING_SETTINGS_VAR,
             settings=labeling_settings(config, deployment, workteam_arn=workteam_arn,

@@ -8,7 +8,6 @@ retries and a dead-letter queue; both are idempotent through deterministic job n
 
 from __future__ import annotations
 
-import job_rules  # lambdas/ (on sys.path via stacks/__init__.py)
 from aws_cdk import Aws, CfnMapping, CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -18,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambdas import job_rules
 from stacks import algorithm_images
 from stacks.alerts import LABELING_STATE_CHANGE, Alerts, labeling_job_arn_prefix
 from stacks.config import WorkflowConfig
@@ -106,7 +106,7 @@ class Training(Construct):
 
         self.start_training = WorkflowFunction(
             self, "StartTraining",
-            handler="start_training.handler",
+            handler="lambdas.start_training.handler",
             description="Splits a completed labeling job's manifest and starts training (or tuning)",
             settings_var=TRAINING_SETTINGS_VAR,
             settings=training_settings(config, deployment, image_uri=image.uri, topic_arn=topic_arn),
@@ -160,7 +160,7 @@ class Training(Construct):
 
         self.register_model = WorkflowFunction(
             self, "RegisterModel",
-            handler="register_model.handler",
+            handler="lambdas.register_model.handler",
             description="Creates the model from a completed training (or tuning) job; alerts on failures",
             settings_var=MODEL_SETTINGS_VAR,
             settings=model_settings(config, deployment, image_uri=image.uri, topic_arn=topic_arn,

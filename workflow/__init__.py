@@ -1,10 +1,1 @@
 """Operator CLI of the labeling-to-training workflow: `python -m workflow --help`."""
-
-import sys
-from pathlib import Path
-
-# The Lambda asset root: its modules import each other as top-level modules, as in the
-# Lambda runtime. The CLI's dry runs reuse exactly that code.
-LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-if str(LAMBDAS_DIR) not in sys.path:
-    sys.path.insert(0, str(LAMBDAS_DIR))

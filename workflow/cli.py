@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import labeling_request
-import start_labeling
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -30,6 +28,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from lambdas import labeling_request, start_labeling
 from stacks.config import CONTEXT_KEY, ConfigError
 from workflow import aws, local, outputs, plans, preflight, status
 from workflow.context import Project, build_context, load_project, parse_overrides, read_cdk_context

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-import aws_clients
+from lambdas import aws_clients
 
 # The IAM role ARN whose permissions the AWS calls made right now stand for (None: the caller's own).
 running_as: ContextVar[str | None] = ContextVar("running_as", default=None)

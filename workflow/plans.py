@@ -17,10 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import labeling_request as lr
-import manifests
-import training_request as tr
-
+from lambdas import labeling_request as lr
+from lambdas import manifests
+from lambdas import training_request as tr
 from stacks import algorithm_images, regions
 from stacks.config import WorkflowConfig
 from stacks.lambda_settings import Deployment, labeling_settings, training_settings

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import register_model
-import training_request
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -29,6 +27,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from lambdas import register_model, training_request
 from stacks import algorithm_images, regions
 from stacks.config import WorkflowConfig
 from workflow import outputs

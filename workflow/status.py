@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import register_model
-import training_request
 from botocore.exceptions import ClientError
 
+from lambdas import register_model, training_request
 from workflow.aws import describe_or_none, is_not_found
 from workflow.errors import CliError
 

@@ -4,6 +4,9 @@ EventBridge's own matcher (the emulator's TestEventPattern)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -11,7 +14,7 @@ import pytest
 
 from demo.events import labeling_job_state_change, matches, training_job_state_change, tuning_job_state_change
 from stacks.lambda_settings import LABELING_SETTINGS_VAR, MODEL_SETTINGS_VAR, TRAINING_SETTINGS_VAR
-from tests.infra.synth import ACCOUNT, REGION, policy_statements, render, synthesize
+from tests.infra.synth import ACCOUNT, REGION, policy_statements, render, synthesize, synthesize_stacks
 
 
 def resources(config: str, kind: str) -> dict[str, dict[str, Any]]:
@@ -302,3 +305,24 @@ def test_model_package_grants_use_the_lowercased_group_name_as_sagemaker_arns_do
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-stage-models",
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-stage-models/*",
     ]
+
+
+def test_the_lambda_asset_is_the_lambdas_package_and_every_handler_imports_from_it() -> None:
+    """What Lambda unpacks: the `lambdas` package alone (no .venv, tests or caches), and each
+    function's handler importable from it with nothing else on the path (a fresh interpreter)."""
+    stack = synthesize_stacks("explicit-env")["Workflow"]
+    assembly = Path(stack.template_full_path).parent
+    functions = resources("explicit-env", "AWS::Lambda::Function")
+    asset_keys = {f["Properties"]["Code"]["S3Key"] for f in functions.values()}
+    assert len(asset_keys) == 1, "one asset serves every function"
+    [asset] = [d for d in assembly.glob("asset.*") if d.is_dir()]
+    files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    assert files and all(f.startswith("lambdas/") and f.endswith(".py") for f in files), files
+    for function in functions.values():
+        module, _, attribute = function["Properties"]["Handler"].rpartition(".")
+        # The asset root on the path, as Lambda's /var/task; boto3 from site-packages, as the runtime's.
+        probe = ("import importlib, sys; sys.path.insert(0, '.'); "
+                 f"assert callable(getattr(importlib.import_module({module!r}), {attribute!r}))")
+        completed = subprocess.run([sys.executable, "-I", "-c", probe], cwd=asset, capture_output=True, text=True,
+                                   check=False)
+        assert completed.returncode == 0, f"{module}.{attribute}: {completed.stderr[-500:]}"

@@ -30,7 +30,7 @@ def observed() -> dict[str, Any]:
         def client(service: str) -> Any:
             return boto3.client(service, endpoint_url=emulator.endpoint_url, region_name=REGION)
 
-        s3, sagemaker, events, lambdas = client("s3"), client("sagemaker"), client("events"), client("lambda")
+        s3, sagemaker, events, lambda_client = client("s3"), client("sagemaker"), client("events"), client("lambda")
         data, workflow = result.outputs[f"{ENV_NAME}-Data"], result.outputs[f"{ENV_NAME}-Workflow"]
         bucket = data["BucketName"]
         seen["result"] = result
@@ -52,8 +52,8 @@ def observed() -> dict[str, Any]:
 
         # Second scenario: the completion event delivered three more times, and another
         # team's event once, through the deployed rule: still exactly one training job.
-        start_training = handler_with_deployed_settings(lambdas, workflow["StartTrainingFunctionName"],
-                                                        "start_training")
+        start_training = handler_with_deployed_settings(lambda_client, workflow["StartTrainingFunctionName"],
+                                                        "lambdas.start_training")
         rule = workflow["LabelingCompletedRuleName"]
         event = labeling_job_state_change(result.labeling_job, "Completed", region=REGION, account=ACCOUNT)
         seen["redeliveries"] = [deliver(events, rule, event, lambda e, c: start_training(e, c)) for _ in range(3)]
@@ -61,7 +61,8 @@ def observed() -> dict[str, Any]:
         seen["other_delivered"] = deliver(events, rule, other, lambda e, c: start_training(e, c))
         seen["training_jobs_after"] = training_jobs()
         # Third scenario: a training job of ours failed -> RegisterModel alerts through the topic.
-        register = handler_with_deployed_settings(lambdas, workflow["RegisterModelFunctionName"], "register_model")
+        register = handler_with_deployed_settings(
+            lambda_client, workflow["RegisterModelFunctionName"], "lambdas.register_model")
         failed = training_job_state_change("gt-demo-failed-1", "Failed", failure_reason="AlgorithmError: simulated",
                                            region=REGION, account=ACCOUNT)
         seen["failure_answers"] = []

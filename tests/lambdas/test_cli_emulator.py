@@ -20,11 +20,11 @@ from typing import Any
 
 import boto3
 import pytest
-import register_model
 from botocore.validate import validate_parameters
 
 from demo.emulator import Emulator
 from demo.simulated_ground_truth import SimulatedGroundTruth, simulated_ground_truth
+from lambdas import register_model
 from stacks import regions
 from stacks.lambda_settings import Deployment, labeling_settings
 from workflow import cli, context

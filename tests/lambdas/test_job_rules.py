@@ -7,7 +7,8 @@ import copy
 from typing import Any
 
 import pytest
-from job_rules import (
+
+from lambdas.job_rules import (
     DOC_HYPERPARAMETERS,
     DOC_INSTANCES,
     DOC_RESOURCE_CONFIG,

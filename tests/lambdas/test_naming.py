@@ -8,7 +8,8 @@ import botocore.session
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from naming import (
+
+from lambdas.naming import (
     HASH_LENGTH,
     MODEL_NAME_MAX,
     TRAINING_JOB_NAME_MAX,

@@ -9,12 +9,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import aws_clients
 import boto3
 import pytest
-import register_model
 from botocore.stub import ANY, Stubber
-from register_model import (
+
+from demo.emulator import Emulator
+from lambdas import aws_clients, register_model
+from lambdas.register_model import (
     ModelSettings,
     SettingsError,
     build_create_model_request,
@@ -24,8 +25,6 @@ from register_model import (
     model_package_client_token,
     parse_event,
 )
-
-from demo.emulator import Emulator
 from tests.lambdas.training_shape_check import shape_problems
 
 REGION = "us-east-1"

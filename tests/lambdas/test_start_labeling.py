@@ -12,14 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-import aws_clients
 import boto3
-import labeling_request as lr
 import pytest
-import start_labeling
 from botocore.stub import Stubber
 
 from demo.emulator import Emulator
+from lambdas import aws_clients, start_labeling
+from lambdas import labeling_request as lr
 from tests.unit.test_labeling_request import assert_valid_create_labeling_job, settings_dict
 
 ACCOUNT = "123456789012"  # also the moto server's account, so ExpectedBucketOwner holds

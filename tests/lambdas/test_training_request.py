@@ -15,7 +15,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from training_request import (
+
+from lambdas.training_request import (
     LabelingJob,
     SettingsError,
     TrainingSettings,
@@ -28,7 +29,6 @@ from training_request import (
     training_job_name,
     tuning_job_name,
 )
-
 from tests.lambdas.training_shape_check import shape_problems
 
 # Exactly the shape the CDK stack writes (stacks/lambda_settings.py).

@@ -16,17 +16,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aws_clients
 import boto3
 import pytest
-import start_training
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from manifests import MAX_LINE_BYTES, OVERLONG_LINE, DataLocation, split_manifest
-from start_training import handler, parse_event, parse_s3_uri, read_lines, sns_subject
 
 from demo.emulator import Emulator
+from lambdas import aws_clients, start_training
+from lambdas.manifests import MAX_LINE_BYTES, OVERLONG_LINE, DataLocation, split_manifest
+from lambdas.start_training import handler, parse_event, parse_s3_uri, read_lines, sns_subject
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import register_model
-import start_training
-from manifests import DataLocation, iter_lines, split_manifest
+from lambdas import register_model, start_training
+from lambdas.manifests import DataLocation, iter_lines, split_manifest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "aws_examples"
 DOC_BUCKET = "AWSDOC-EXAMPLE-BUCKET"  # the bucket the SageMaker examples name

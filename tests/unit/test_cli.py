@@ -12,14 +12,13 @@ from typing import Any
 
 import boto3
 import pytest
-import register_model
-import training_request
 from botocore.config import Config
 from botocore.exceptions import ParamValidationError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from botocore.validate import validate_parameters
 
+from lambdas import register_model, training_request
 from stacks.config import ConfigError
 from stacks.data_stack import default_bucket_name as stack_default_bucket_name
 from workflow import aws, cli, context, outputs, plans, status

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import labeling_request as lr
 import pytest
-import training_request as tr
 
+from lambdas import labeling_request as lr
+from lambdas import training_request as tr
 from stacks import regions
 from stacks.config import load_config
 from stacks.lambda_settings import Deployment, labeling_settings, training_settings

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import boto3
-import labeling_request as lr
 import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.model import Shape
 from botocore.stub import Stubber
-from labeling_request import LabelingRequestError, LabelingSettings
+
+from lambdas import labeling_request as lr
+from lambdas.labeling_request import LabelingRequestError, LabelingSettings
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)

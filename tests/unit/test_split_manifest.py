@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from manifests import (
+
+from lambdas.manifests import (
     DROP_REASONS,
     MAX_LINE_BYTES,
     OVERLONG_LINE,
