@@ -1,4 +1,4 @@
-"""The stateless stack: wires the workflow's constructs to the data stack's bucket and role."""
+"""The stateless stack: wires the workflow's steps (labeling, training, model) to the data stack's bucket and role."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from stacks.data_stack import DataStack, data_bucket_name
 from stacks.functions import retention_days
 from stacks.labeling import StartLabeling
 from stacks.lambda_settings import Deployment
+from stacks.model import ModelRegistration
 from stacks.notebook import Notebook, notebook_name
 from stacks.training import Training
 from stacks.workforce import Workforce
@@ -54,5 +55,10 @@ class WorkflowStack(Stack):
         self.training = Training(
             self, "Training",
             config=config, deployment=deployment, region=region, bucket=bucket,
+            execution=data.execution, alerts=self.alerts, log_retention=log_retention,
+        )
+        self.model = ModelRegistration(
+            self, "Model",
+            config=config, deployment=deployment, image=self.training.image,
             execution=data.execution, alerts=self.alerts, log_retention=log_retention,
         )

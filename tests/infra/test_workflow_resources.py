@@ -14,6 +14,7 @@ import pytest
 
 from demo.events import labeling_job_state_change, matches, training_job_state_change, tuning_job_state_change
 from stacks.lambda_settings import LABELING_SETTINGS_VAR, MODEL_SETTINGS_VAR, TRAINING_SETTINGS_VAR
+from stacks.model import MODEL_PACKAGE_GROUP_LOGICAL_ID
 from tests.infra.synth import ACCOUNT, REGION, policy_statements, render, synthesize, synthesize_stacks
 
 
@@ -326,3 +327,9 @@ def test_the_lambda_asset_is_the_lambdas_package_and_every_handler_imports_from_
         completed = subprocess.run([sys.executable, "-I", "-c", probe], cwd=asset, capture_output=True, text=True,
                                    check=False)
         assert completed.returncode == 0, f"{module}.{attribute}: {completed.stderr[-500:]}"
+
+
+def test_model_package_group_keeps_its_logical_id() -> None:
+    """The group holds every registered model version: a changed logical ID would replace it."""
+    groups = resources("prod", "AWS::SageMaker::ModelPackageGroup")
+    assert list(groups) == [MODEL_PACKAGE_GROUP_LOGICAL_ID] == ["TrainingModelPackageGroup2A1BF969"]

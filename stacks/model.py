@@ -1,0 +1,147 @@
+"""The model step: a training (or tuning) job of ours ended -> RegisterModel.
+
+EventBridge delivers our training and tuning state changes to RegisterModel, which creates the
+SageMaker model from a completed job's artifacts (and, when configured, a model package version
+awaiting approval) or alerts on a failed or stopped one (lambdas/register_model.py).
+Asynchronous, with explicit retries and a dead-letter queue; idempotent through names derived
+from the training job.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from stacks.alerts import Alerts
+from stacks.config import WorkflowConfig
+from stacks.execution_role import SageMakerExecutionRole
+from stacks.functions import WorkflowFunction
+from stacks.labeling import sagemaker_arn
+from stacks.lambda_settings import MODEL_SETTINGS_VAR, Deployment, model_settings
+from stacks.training import MAX_EVENT_AGE, RETRY_ATTEMPTS, AlgorithmImage, async_target
+
+TRAINING_STATE_CHANGE = "SageMaker Training Job State Change"
+TUNING_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
+# The group holds every registered model version: its logical ID must never change (a new one
+# would replace the group). Pinned to the ID it had when it lived in the training construct.
+MODEL_PACKAGE_GROUP_LOGICAL_ID = "TrainingModelPackageGroup2A1BF969"
+
+
+class ModelRegistration(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: WorkflowConfig,
+        deployment: Deployment,
+        image: AlgorithmImage,
+        execution: SageMakerExecutionRole,
+        alerts: Alerts,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id_)
+        job_prefix = config.labeling.job_prefix
+        topic_arn = alerts.topic.topic_arn
+
+        self.package_group_name: str | None = None
+        if config.model.register_package:
+            group = sagemaker.CfnModelPackageGroup(
+                self, "ModelPackageGroup",
+                model_package_group_name=config.model.package_group_name or f"{job_prefix}-{config.env_name}-models",
+                model_package_group_description="Image classifiers trained from Ground Truth labels",
+            )
+            group.override_logical_id(MODEL_PACKAGE_GROUP_LOGICAL_ID)
+            self.package_group_name = group.model_package_group_name
+
+        self.register_model = WorkflowFunction(
+            self, "RegisterModel",
+            handler="lambdas.register_model.handler",
+            description="Creates the model from a completed training (or tuning) job; alerts on failures",
+            settings_var=MODEL_SETTINGS_VAR,
+            settings=model_settings(config, deployment, image_uri=image.uri, topic_arn=topic_arn,
+                                    package_group_name=self.package_group_name),
+            timeout=Duration.minutes(1),  # a few describe/create calls
+            memory_size=256,
+            log_retention=log_retention,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_event_age=MAX_EVENT_AGE,
+            dead_letter_queue=alerts.dead_letters,
+        )
+        training_jobs = sagemaker_arn(self, "training-job", f"{job_prefix}*")
+        tuning_jobs = sagemaker_arn(self, "hyper-parameter-tuning-job", f"{job_prefix}*")
+        models = sagemaker_arn(self, "model", f"{job_prefix}*")
+        self.register_model.add_to_policy(
+            # One statement per resource type (see stacks/training.py).
+            iam.PolicyStatement(sid="DescribeOurTrainingJobs", actions=["sagemaker:DescribeTrainingJob"],
+                                resources=[training_jobs]),
+            iam.PolicyStatement(sid="DescribeOurTuningJobs", actions=["sagemaker:DescribeHyperParameterTuningJob"],
+                                resources=[tuning_jobs]),
+            iam.PolicyStatement(sid="CreateOurModels", actions=["sagemaker:CreateModel", "sagemaker:AddTags"],
+                                resources=[models]),
+            # register_model looks before it creates (_create_model_once).
+            iam.PolicyStatement(sid="DescribeOurModels", actions=["sagemaker:DescribeModel"], resources=[models]),
+            iam.PolicyStatement(sid="Alert", actions=["sns:Publish"], resources=[topic_arn]),
+        )
+        wildcard_reasons = {
+            training_jobs: f"training jobs named from our labeling jobs (prefix {job_prefix})",
+            tuning_jobs: f"tuning jobs named from our labeling jobs (prefix {job_prefix})",
+            models: f"models named from our training jobs (prefix {job_prefix})",
+        }
+        if self.package_group_name is not None:
+            # The model-package resource type is model-package/${ModelPackageName}; a version of a
+            # group is named by its group (ModelPackageName = group name) and its ARN adds
+            # /<version>: both forms, this group's only (docs/permissions-fixes.md). SageMaker ARNs
+            # carry names lowercased, and IAM compares ARNs case-sensitively.
+            group_name = self.package_group_name.lower()
+            package = sagemaker_arn(self, "model-package", group_name)
+            versions = sagemaker_arn(self, "model-package", f"{group_name}/*")
+            self.register_model.add_to_policy(
+                iam.PolicyStatement(
+                    sid="RegisterModelPackageVersions",
+                    actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+                    resources=[package, versions],
+                ),
+                # One Search finds the version a redelivered event already registered.
+                iam.PolicyStatement(sid="FindRegisteredVersion", actions=["sagemaker:Search"], resources=["*"]),
+            )
+            wildcard_reasons[versions] = "versions of this workflow's model package group"
+            wildcard_reasons["*"] = ("sagemaker:Search has no resource-level permissions; one call per "
+                                     "registration finds the version a redelivered event already made")
+        execution.grant_pass_role(self.register_model.role)
+        self.register_model.acknowledge_wildcards(wildcard_reasons)
+
+        # Our jobs only, by name prefix.
+        self.training_state = events.Rule(
+            self, "TrainingJobEnded",
+            description="Our training jobs that completed, failed or stopped -> RegisterModel",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[TRAINING_STATE_CHANGE],
+                detail={"TrainingJobStatus": ["Completed", "Failed", "Stopped"],
+                        "TrainingJobName": events.Match.prefix(job_prefix)},
+            ),
+        )
+        self.tuning_state = events.Rule(
+            self, "TuningJobEnded",
+            description="Our tuning jobs that completed, failed or stopped -> RegisterModel",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[TUNING_STATE_CHANGE],
+                detail={"HyperParameterTuningJobStatus": ["Completed", "Failed", "Stopped"],
+                        "HyperParameterTuningJobName": events.Match.prefix(job_prefix)},
+            ),
+        )
+        for rule in (self.training_state, self.tuning_state):
+            rule.add_target(async_target(self.register_model, alerts))
+
+        stack = Stack.of(self)
+        CfnOutput(stack, "RegisterModelFunctionName", value=self.register_model.function.function_name)
+        CfnOutput(stack, "TrainingEndedRuleName", value=self.training_state.rule_name)
+        CfnOutput(stack, "TuningEndedRuleName", value=self.tuning_state.rule_name)
+        if self.package_group_name is not None:
+            CfnOutput(stack, "ModelPackageGroupName", value=self.package_group_name)
