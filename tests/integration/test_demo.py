@@ -154,6 +154,7 @@ def test_rehearsal_saw_every_principal_and_service(rehearsal: rehearsal_checks.O
 
 
 def test_rehearsal_every_call_is_allowed(rehearsal: rehearsal_checks.Outcome) -> None:
+    print("\n" + rehearsal.summary())
     assert not rehearsal.unexpected_denials, "denied:\n" + "\n".join(rehearsal.unexpected_denials)
     assert not rehearsal.stale_denials, (
         "expected_denials.json lists denials that no longer happen; remove them:\n"

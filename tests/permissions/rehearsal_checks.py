@@ -56,6 +56,16 @@ class Outcome:
     def denied(self) -> list[Evaluation]:
         return [e for e in self.evaluations if not e.allowed]
 
+    def summary(self) -> str:
+        by_origin: dict[str, int] = {}
+        for labeled in self.calls:
+            key = f"{labeled.principal_label} ({labeled.origin_kind})"
+            by_origin[key] = by_origin.get(key, 0) + 1
+        allowed = sum(1 for e in self.evaluations if e.allowed)
+        lines = [f"{len(self.calls)} calls -> {len(self.evaluations)} distinct IAM requests, {allowed} allowed:"]
+        lines += [f"  {count:4d}  {key}" for key, count in sorted(by_origin.items())]
+        return "\n".join(lines)
+
     def unused_table(self) -> str:
         lines = [f"{len(self.unused_keys)} grant(s) no call of the run used:"]
         for key in sorted(self.unused_keys):
