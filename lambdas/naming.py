@@ -3,14 +3,14 @@
 Idempotency of the whole workflow rests on these names: SageMaker can deliver the same state
 change twice and Lambda retries async invocations, and `CreateTrainingJob` has no client token,
 so the only thing that stops a duplicate job is deriving the same name from the same trigger.
+(Telling "already exists" and "not found" errors apart: `runtime.is_already_exists_error`,
+`runtime.is_not_found_error`.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-from typing import Any
 
 # Limits from botocore's SageMaker service model (TrainingJobName, HyperParameterTuningJobName,
 # ModelName shapes); the tuning limit is the one that bites.
@@ -94,33 +94,3 @@ def job_name_from_arn(arn: str) -> str:
             f"(1-{LABELING_JOB_NAME_MAX} letters, digits and inner hyphens)"
         )
     return name
-
-
-# SageMaker does not say "already exists" one way: CreateTrainingJob and tuning jobs answer
-# ResourceInUse, CreateModel a ValidationException "Cannot create already existing model".
-_ALREADY_EXISTS_PHRASES = ("already exists", "already existing", "is in use", "must be unique")
-
-
-def is_already_exists_error(response: Mapping[str, Any]) -> bool:
-    """True if a botocore error response says a resource with the requested name exists."""
-    code, message = _error_code_and_message(response)
-    if code in ("ResourceInUse", "ResourceInUseException"):
-        return True
-    return code == "ValidationException" and any(p in message for p in _ALREADY_EXISTS_PHRASES)
-
-
-def is_not_found_error(response: Mapping[str, Any]) -> bool:
-    """True if a botocore error response says there is no resource with the requested name.
-
-    Describe calls answer ResourceNotFound for some resources and a ValidationException
-    ("Could not find ...", "Requested resource not found") for others.
-    """
-    code, message = _error_code_and_message(response)
-    if code in ("ResourceNotFound", "ResourceNotFoundException"):
-        return True
-    return code == "ValidationException" and ("could not find" in message or "not found" in message)
-
-
-def _error_code_and_message(response: Mapping[str, Any]) -> tuple[str, str]:
-    error = response.get("Error") or {}
-    return str(error.get("Code", "")), str(error.get("Message", "")).lower()

@@ -18,7 +18,7 @@ number of calls whatever the size of the group (docs/permissions-fixes.md).
 
 from __future__ import annotations
 
-import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +28,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws_clients import client
-from .naming import MODEL_NAME_MAX, derive_name, is_already_exists_error, is_not_found_error
+from .naming import MODEL_NAME_MAX, derive_name
+from .runtime import (
+    console_url,
+    finish,
+    get_logger,
+    is_already_exists_error,
+    is_not_found_error,
+    is_retryable,
+    log,
+    publish_alert,
+)
 from .settings_json import SettingsError, settings_reader, settings_text
 
 SETTINGS_VARIABLE = "MODEL_SETTINGS"
@@ -47,6 +57,8 @@ TRAINING_JOB_PROPERTY = "training-job"
 # of group and training job fits and is the same on every delivery. Fixed namespace: never change
 # it, or a redelivery after a deploy would no longer be recognised by SageMaker.
 _CLIENT_TOKEN_NAMESPACE = uuid.UUID("6f1c1d2e-5a0b-4c63-9d55-0c8f3b0a9e41")
+
+LOGGER = get_logger("register_model")
 
 
 @dataclass(frozen=True)
@@ -110,18 +122,19 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     change = parse_event(event)
     result: dict[str, Any] = {f"{change.kind}_job": change.name, "status": change.status}
     if not change.name.startswith(settings.job_prefix):
-        return _finish(result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
+        return finish(LOGGER, result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
 
     sagemaker = client("sagemaker", settings.region)
     if change.status in FAILED_STATUSES:
         return _on_failure(settings, sagemaker, change, result)
     if change.status != "Completed":
-        return _finish(result, "ignored", f"status {change.status} needs no action")
+        return finish(LOGGER, result, "ignored", f"status {change.status} needs no action")
 
     if change.kind == "training":
         training = sagemaker.describe_training_job(TrainingJobName=change.name)
         if training.get("TuningJobArn"):
-            return _finish(
+            return finish(
+                LOGGER,
                 result,
                 "ignored",
                 f"part of tuning job {training['TuningJobArn'].rsplit('/', 1)[-1]}; its completion "
@@ -133,8 +146,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     best = (tuning.get("BestTrainingJob") or {}).get("TrainingJobName")
     if not best:
         reason = f"tuning job {change.name} completed without a best training job"
-        _alert(settings, f"No model from tuning job {change.name}", reason)
-        return _finish(result, "alerted", reason)
+        _alert(settings, f"No model from tuning job {change.name}", reason,
+               console=console_url(settings.region, "tuning-job", change.name))
+        return finish(LOGGER, result, "alerted", reason)
     training = sagemaker.describe_training_job(TrainingJobName=best)
     return _register(settings, sagemaker, training, result, tuning_job=change.name)
 
@@ -247,7 +261,7 @@ def _register(
         result.update(model_package=arn, model_package_created=package_created)
         created = created or package_created
     decision = "registered" if created else "already_registered"
-    return _finish(result, decision, f"model {request['ModelName']} from {model_data}")
+    return finish(LOGGER, result, decision, f"model {request['ModelName']} from {model_data}")
 
 
 def _create_model_once(sagemaker: Any, request: Mapping[str, Any]) -> bool:
@@ -316,14 +330,15 @@ def _on_failure(
         if tuning_arn:
             # Tuning stops weak candidates early and tolerates failed ones; the tuning job's
             # own state change is the one worth an alert.
-            return _finish(result, "ignored", f"part of tuning job {tuning_arn.rsplit('/', 1)[-1]}")
+            return finish(LOGGER, result, "ignored", f"part of tuning job {tuning_arn.rsplit('/', 1)[-1]}")
     elif not reason:
         reason = _describe_quietly(sagemaker, change).get("FailureReason")
     reason = reason or "SageMaker gave no FailureReason"
     kind = "Training" if change.kind == "training" else "Tuning"
-    _alert(settings, f"{kind} job {change.name} {change.status}", f"{kind} job {change.name} {change.status}: {reason}")
+    _alert(settings, f"{kind} job {change.name} {change.status}", f"{kind} job {change.name} {change.status}: {reason}",
+           console=console_url(settings.region, f"{change.kind}-job", change.name))
     result["failure_reason"] = reason
-    return _finish(result, "alerted", reason)
+    return finish(LOGGER, result, "alerted", reason)
 
 
 def _describe_quietly(sagemaker: Any, change: JobStateChange) -> Mapping[str, Any]:
@@ -333,28 +348,10 @@ def _describe_quietly(sagemaker: Any, change: JobStateChange) -> Mapping[str, An
             return sagemaker.describe_training_job(TrainingJobName=change.name)
         return sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=change.name)
     except ClientError as error:
-        _log("describe_failed", job=change.name, error=str(error))
+        log(LOGGER, "describe_failed", level=logging.WARNING, job=change.name, error=str(error),
+            retryable=is_retryable(error))
         return {}
 
 
-def _alert(settings: ModelSettings, subject: str, message: str) -> None:
-    client("sns", settings.region).publish(
-        TopicArn=settings.topic_arn, Subject=sns_subject(subject), Message=message
-    )
-
-
-def sns_subject(text: str) -> str:
-    # SNS subjects: ASCII, no line breaks, at most 100 characters.
-    cleaned = " ".join(text.encode("ascii", "replace").decode().split())
-    return cleaned if len(cleaned) <= 100 else cleaned[:97] + "..."
-
-
-def _finish(result: dict[str, Any], decision: str, reason: str) -> dict[str, Any]:
-    result.update(decision=decision, reason=reason)
-    _log("register_model", **result)
-    return result
-
-
-def _log(message: str, **fields: Any) -> None:
-    # One JSON object per line: CloudWatch Logs Insights parses the fields.
-    print(json.dumps({"message": message, **fields}, default=str, sort_keys=True))
+def _alert(settings: ModelSettings, subject: str, message: str, *, console: str) -> None:
+    publish_alert(settings.topic_arn, settings.region, subject, message, console=console, logger=LOGGER)

@@ -14,7 +14,7 @@ invocation gets a new name; callers that need exactly-once pass `job_name`.
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from . import aws_clients
 from . import labeling_request as lr
-from .naming import is_not_found_error
+from .aws_clients import client
+from .runtime import finish, get_logger, is_already_exists_error, is_not_found_error, log
 
 # Manifests up to this size stay in memory, bigger ones spill to /tmp (a 100,000-image
 # manifest is ~10 MB): bounded memory whatever the job size, no disk use for small jobs.
@@ -36,16 +35,7 @@ SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 # First status Ground Truth reports for a job it has just accepted.
 NEW_JOB_STATUS = "Initializing"
 
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
-
-
-def client(service: str, region: str) -> Any:
-    return aws_clients.client(service, region, config=_CLIENT_CONFIG)
-
-
-def log(message: str, *, level: str = "INFO", **fields: Any) -> None:
-    """One JSON object per line, so CloudWatch Logs Insights can filter on the fields."""
-    print(json.dumps({"level": level, "message": message, **fields}, default=str), flush=True)
+LOGGER = get_logger("start_labeling")
 
 
 # --- Event ---------------------------------------------------------------------------------
@@ -157,8 +147,9 @@ def start_labeling(
 
     existing = describe_job(sagemaker, job_name)
     if existing is not None:
-        log("labeling job already exists; nothing written", job_name=job_name)
-        return _existing_job_result(settings, existing)
+        log(LOGGER, "labeling job already exists; nothing written", job_name=job_name)
+        return _outcome(_existing_job_result(settings, existing), "already_exists",
+                        f"labeling job {job_name} exists; nothing written")
 
     plan = lr.plan_labeling(
         settings,
@@ -168,6 +159,7 @@ def start_labeling(
         images_prefix=images_prefix,
     )
     log(
+        LOGGER,
         "planned labeling job",
         job_name=plan.job_name,
         images=plan.images_uri,
@@ -177,22 +169,23 @@ def start_labeling(
     # Files in plan order: request.json last, so it only exists once everything it names does.
     for planned in plan.files.values():
         size = upload(s3, planned, settings.account)
-        log("wrote labeling input", uri=planned.uri, bytes=size)
+        log(LOGGER, "wrote labeling input", uri=planned.uri, bytes=size)
 
     try:
         job_arn = sagemaker.create_labeling_job(**plan.request)["LabelingJobArn"]
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ResourceInUse":
+        if not is_already_exists_error(error.response):
             raise
         # Another invocation created the same name between our Describe and Create.
         raced = describe_job(sagemaker, job_name)
         if raced is None:
             raise
-        log("labeling job created concurrently by another invocation", job_name=job_name)
-        return _existing_job_result(settings, raced)
+        log(LOGGER, "labeling job created concurrently by another invocation", job_name=job_name)
+        return _outcome(_existing_job_result(settings, raced), "already_exists",
+                        f"labeling job {job_name} was created concurrently by another invocation")
 
-    log("created labeling job", job_name=plan.job_name, job_arn=job_arn)
-    return {
+    log(LOGGER, "created labeling job", job_name=plan.job_name, job_arn=job_arn)
+    return _outcome({
         "job_name": plan.job_name,
         "job_arn": job_arn,
         "console_url": plan.console_url,
@@ -200,7 +193,13 @@ def start_labeling(
         "skipped": dict(plan.skipped),
         "status": NEW_JOB_STATUS,
         "created": True,
-    }
+    }, "created", f"created labeling job {plan.job_name}")
+
+
+def _outcome(result: dict[str, Any], decision: str, reason: str) -> dict[str, Any]:
+    """Log the decision like the other handlers do; the answer keeps its shape (the CLI reads it)."""
+    finish(LOGGER, result, decision, reason)
+    return result
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -219,5 +218,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             sagemaker=client("sagemaker", settings.region),
         )
     except lr.LabelingRequestError as error:
-        log("labeling job not started", level="ERROR", error=str(error), request_id=request_id)
+        log(LOGGER, "labeling job not started", level=logging.ERROR, error=str(error), request_id=request_id)
         raise

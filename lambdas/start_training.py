@@ -30,7 +30,16 @@ from .manifests import (
     split_manifest,
     write_manifest,
 )
-from .naming import is_already_exists_error, is_not_found_error, job_name_from_arn
+from .naming import job_name_from_arn
+from .runtime import (
+    console_url,
+    error_message,
+    finish,
+    get_logger,
+    is_already_exists_error,
+    is_not_found_error,
+    publish_alert,
+)
 from .training_request import (
     JobRequestPlan,
     LabelingJob,
@@ -50,6 +59,7 @@ READ_CHUNK_BYTES = 1 << 20
 # Next to the manifests: the model outputs one probability per class id, in this order.
 LABEL_MAP_FILE = "label-map.json"
 
+LOGGER = get_logger("start_training")
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -58,9 +68,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     result: dict[str, Any] = {"labeling_job": labeling_job_name, "labeling_job_status": status}
 
     if not labeling_job_name.startswith(settings.job_prefix):
-        return _finish(result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
+        return finish(LOGGER, result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
     if status != "Completed":
-        return _finish(result, "ignored", f"labeling job is {status}, not Completed")
+        return finish(LOGGER, result, "ignored", f"labeling job is {status}, not Completed")
 
     sagemaker = client("sagemaker", settings.region)
     tuning = settings.tuning.enabled
@@ -70,7 +80,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     # Checked first so a redelivered event does not re-read and rewrite the manifests that a
     # running job is reading (they would be identical, but the work is wasted).
     if _job_exists(sagemaker, job_name, tuning=tuning):
-        return _finish(result, "already_started", f"{job_key.replace('_', ' ')} exists")
+        return finish(LOGGER, result, "already_started", f"{job_key.replace('_', ' ')} exists")
 
     job = describe_labeling_job(sagemaker, settings.region, labeling_job_name)
     split = split_manifest(
@@ -99,7 +109,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if reason:
         _alert(settings, f"Training not started for labeling job {job.name}", reason, split.summary)
         result[job_key] = None
-        return _finish(result, "skipped", reason)
+        return finish(LOGGER, result, "skipped", reason)
 
     assert plan is not None  # built whenever there is no skip reason
     result["adjustments"] = plan.adjustments_json()
@@ -109,7 +119,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
                              *(f"- {problem}" for problem in plan.problems)])
         _alert(settings, f"Training refused for labeling job {job.name}", details, split.summary)
         result[job_key] = None
-        return _finish(result, "refused", "; ".join(plan.problems))
+        return finish(LOGGER, result, "refused", "; ".join(plan.problems))
 
     create = sagemaker.create_hyper_parameter_tuning_job if tuning else sagemaker.create_training_job
     try:
@@ -117,8 +127,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except ClientError as error:
         if not is_already_exists_error(error.response):
             raise
-        return _finish(result, "already_started", f"SageMaker says: {_message(error)}")
-    return _finish(result, "started", f"started {job_key.replace('_', ' ')} {job_name}")
+        return finish(LOGGER, result, "already_started", f"SageMaker says: {error_message(error)}")
+    return finish(LOGGER, result, "started", f"started {job_key.replace('_', ' ')} {job_name}")
 
 
 def _label_ids(summary: Mapping[str, Any]) -> list[int]:
@@ -265,31 +275,8 @@ def _alert(settings: TrainingSettings, subject: str, reason: str, summary: Mappi
             f"Dropped by reason: {json.dumps(summary['dropped'])}",
         ]
     )
-    client("sns", settings.region).publish(
-        TopicArn=settings.topic_arn, Subject=sns_subject(subject), Message=message
+    publish_alert(
+        settings.topic_arn, settings.region, subject, message,
+        console=console_url(settings.region, "labeling-job", summary["labeling_job"]),
+        logger=LOGGER, fields={"reason": reason},
     )
-    _log("alert_published", subject=subject, reason=reason)
-
-
-def sns_subject(text: str) -> str:
-    # SNS subjects: ASCII, no line breaks, at most 100 characters.
-    cleaned = " ".join(text.encode("ascii", "replace").decode().split())
-    return cleaned if len(cleaned) <= 100 else cleaned[:97] + "..."
-
-
-# --- errors and logging ------------------------------------------------------------------------
-
-
-def _message(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Message", ""))
-
-
-def _finish(result: dict[str, Any], decision: str, reason: str) -> dict[str, Any]:
-    result.update(decision=decision, reason=reason)
-    _log("start_training", **result)
-    return result
-
-
-def _log(message: str, **fields: Any) -> None:
-    # One JSON object per line: CloudWatch Logs Insights parses the fields.
-    print(json.dumps({"message": message, **fields}, default=str, sort_keys=True))

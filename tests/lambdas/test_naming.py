@@ -15,8 +15,6 @@ from lambdas.naming import (
     TRAINING_JOB_NAME_MAX,
     TUNING_JOB_NAME_MAX,
     derive_name,
-    is_already_exists_error,
-    is_not_found_error,
     is_valid_name,
     job_name_from_arn,
     short_hash,
@@ -226,64 +224,3 @@ def test_job_name_from_arn_rejects_anything_else(arn: str) -> None:
 def test_job_name_from_arn_rejects_non_strings() -> None:
     with pytest.raises(ValueError, match="ARN string"):
         job_name_from_arn(None)  # type: ignore[arg-type]
-
-
-# --- "already exists" / "not found" -------------------------------------------------------
-
-
-def _error(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"Error": {"Code": code, "Message": message}}
-
-
-@pytest.mark.parametrize(
-    "response",
-    [
-        # CreateTrainingJob / CreateHyperParameterTuningJob on a taken name
-        _error("ResourceInUse", "Training job names must be unique within an AWS account and region, "
-               "and a training job with this name already exists (arn:aws:sagemaker:...)"),
-        _error("ResourceInUse", "Resource Already Exists: Hyper Parameter Tuning Job with name t1 already exists."),
-        # CreateModel on a taken name
-        _error("ValidationException", "Cannot create already existing model "
-               '"arn:aws:sagemaker:us-east-1:123456789012:model/gt-demo-1".'),
-        _error("ValidationException", "Job name gt-demo-1 is in use."),
-    ],
-)
-def test_already_exists_errors(response: dict[str, dict[str, str]]) -> None:
-    assert is_already_exists_error(response)
-    assert not is_not_found_error(response)
-
-
-@pytest.mark.parametrize(
-    "response",
-    [
-        _error("ValidationException", "1 validation error detected: Value 'x' at 'trainingJobName' failed"),
-        _error("ThrottlingException", "Rate exceeded"),
-        _error("ResourceLimitExceeded", "The account-level service limit is 0 Instances"),
-        _error("AccessDeniedException", "User is not authorized; resource already exists in policy"),
-        {},
-    ],
-)
-def test_other_errors_are_not_already_exists(response: dict[str, dict[str, str]]) -> None:
-    assert not is_already_exists_error(response)
-
-
-@pytest.mark.parametrize(
-    "response",
-    [
-        _error("ValidationException", "Could not find model 'arn:aws:sagemaker:us-east-1:123456789012:model/x'."),
-        _error("ValidationException", "Requested resource not found."),
-        _error("ResourceNotFound", "Could not find hyper parameter tuning job 'nope'."),
-        _error("ResourceNotFoundException", "nope"),
-    ],
-)
-def test_not_found_errors(response: dict[str, dict[str, str]]) -> None:
-    assert is_not_found_error(response)
-    assert not is_already_exists_error(response)
-
-
-@pytest.mark.parametrize(
-    "response",
-    [_error("ValidationException", "1 validation error detected"), _error("AccessDeniedException", "not found")],
-)
-def test_other_errors_are_not_not_found(response: dict[str, dict[str, str]]) -> None:
-    assert not is_not_found_error(response)

@@ -273,11 +273,11 @@ class Stubbed:
             expected_params={"ModelName": name},
         )
 
-    def expect_alert(self, subject: str) -> None:
+    def expect_alert(self, subject: str, message: Any = ANY) -> None:
         self.topic.add_response(
             "publish",
             {"MessageId": "1"},
-            expected_params={"TopicArn": TOPIC, "Subject": subject, "Message": ANY},
+            expected_params={"TopicArn": TOPIC, "Subject": subject, "Message": message},
         )
 
 
@@ -408,7 +408,9 @@ def test_completed_tuning_job_registers_its_best_training_job(stubbed: Stubbed) 
 
 def test_failed_training_job_alerts_with_the_reason(stubbed: Stubbed) -> None:
     stubbed.sm.add_response("describe_training_job", described_training_job("gt-demo-1"))  # no TuningJobArn
-    stubbed.expect_alert("Training job gt-demo-1 Failed")
+    stubbed.expect_alert("Training job gt-demo-1 Failed", (
+        "Training job gt-demo-1 Failed: ClientError: Got empty batch\n\n"
+        f"Console: https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}#/jobs/gt-demo-1"))
     result = handler(training_event("gt-demo-1", "Failed", FailureReason="ClientError: Got empty batch"), None)
     assert result["decision"] == "alerted"
     assert result["failure_reason"] == "ClientError: Got empty batch"
@@ -435,7 +437,9 @@ def test_stopped_child_of_a_tuning_job_is_not_an_alert(stubbed: Stubbed) -> None
 
 @pytest.mark.parametrize("status", ["Failed", "Stopped"])
 def test_failed_or_stopped_tuning_job_alerts(stubbed: Stubbed, status: str) -> None:
-    stubbed.expect_alert(f"Tuning job gt-demo-1 {status}")
+    stubbed.expect_alert(f"Tuning job gt-demo-1 {status}", (
+        f"Tuning job gt-demo-1 {status}: No training job succeeded\n\n"
+        f"Console: https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}#/hyper-tuning-jobs/gt-demo-1"))
     result = handler(tuning_event("gt-demo-1", status, FailureReason="No training job succeeded"), None)
     assert result["decision"] == "alerted"
     assert result["failure_reason"] == "No training job succeeded"
@@ -648,3 +652,5 @@ def test_emulator_failed_training_job_alert_reaches_the_topic(emulated: dict[str
     body = json.loads(messages[0]["Body"])
     assert body["Subject"] == f"Training job {name} Failed"
     assert "Record IO header" in body["Message"]
+    assert body["Message"].endswith(f"Console: https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}"
+                                    f"#/jobs/{name}")

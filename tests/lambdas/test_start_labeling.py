@@ -406,7 +406,9 @@ def test_bad_events_fail_before_any_aws_call(
     # Nothing queued on the Stubber: any SageMaker call would fail with a different error.
     with pytest.raises(lr.LabelingRequestError, match=message):
         start_labeling.handler(event, None)
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout is the CLI's (`start-labeling --local` prints its answer there)
+    logged = [json.loads(line) for line in captured.err.splitlines()]
     assert logged[-1]["level"] == "ERROR"
     assert logged[-1]["message"] == "labeling job not started"
 

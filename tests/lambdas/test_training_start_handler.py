@@ -25,7 +25,7 @@ from botocore.stub import Stubber
 from demo.emulator import Emulator
 from lambdas import aws_clients, start_training
 from lambdas.manifests import MAX_LINE_BYTES, OVERLONG_LINE, DataLocation, split_manifest
-from lambdas.start_training import handler, parse_event, parse_s3_uri, read_lines, sns_subject
+from lambdas.start_training import handler, parse_event, parse_s3_uri, read_lines
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -367,6 +367,9 @@ def test_too_few_labeled_objects_alert_and_start_nothing(aws: Aws) -> None:
     assert alerts[0]["Subject"] == f"Training not started for labeling job {name}"
     assert "min_labeled_objects is 10" in alerts[0]["Message"]
     assert "failed 6" in alerts[0]["Message"]
+    assert alerts[0]["Message"].endswith(  # the labeling job the alert is about
+        f"Console: https://{REGION}.console.aws.amazon.com/sagemaker/groundtruth?region={REGION}"
+        f"#/labeling-jobs/details/{name}")
     summary = json.loads(aws.read(f"{training_prefix(name)}/summary.json"))
     assert summary["decision"] == "skipped"
     assert summary["reason"] == result["reason"]
@@ -657,11 +660,3 @@ def test_parse_s3_uri(uri: str, expected: tuple[str, str]) -> None:
 def test_parse_s3_uri_rejects(uri: str) -> None:
     with pytest.raises(ValueError, match="s3://bucket/key"):
         parse_s3_uri(uri)
-
-
-def test_sns_subject_is_short_ascii_one_line() -> None:
-    subject = sns_subject("Trainíng\nnot started " + "x" * 200)
-    assert subject.isascii()
-    assert "\n" not in subject
-    assert len(subject) == 100
-    assert subject.endswith("...")
