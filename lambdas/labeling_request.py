@@ -19,6 +19,9 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
+from . import workforces
+from .workforces import WorkforceKind
+
 # --- Ground Truth and API limits (AWS_FACTS.md and botocore's SageMaker model) -------------
 
 # Ground Truth refuses a manifest with more data objects than this in one job.
@@ -34,11 +37,8 @@ JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_JOB_NAME_LENGTH = 63
 # `-YYYYMMDD-HHMMSS`, appended to job_prefix when no name is given.
 TIMESTAMP_SUFFIX_LENGTH = 16
-# Mechanical Turk takes tasks for at most 12 hours.
-PUBLIC_MAX_TASK_AVAILABILITY_SECONDS = 12 * 60 * 60
 LABEL_CATEGORIES_DOCUMENT_VERSION = "2018-11-28"
 CROWD_HTML_ELEMENTS_URL = "https://assets.crowd.aws/crowd-html-elements.js"
-WORKFORCES = ("public", "private", "existing")
 # Every job carries its own name as a tag, so cost reports can be split per job.
 JOB_TAG_KEY = "labeling-job"
 # CreateLabelingJob accepts 50 tags; one is ours.
@@ -97,7 +97,7 @@ class LabelingSettings:
     short_instructions: str
     full_instructions: str
     role_arn: str
-    workforce: str
+    workforce: WorkforceKind  # its rules: workforces.policy_for(workforce)
     workteam_arn: str
     pre_lambda_arn: str
     acs_lambda_arn: str
@@ -139,16 +139,18 @@ class LabelingSettings:
         if unknown:
             raise LabelingRequestError(f"{source} has unknown key(s) {', '.join(unknown)}")
 
-        workforce = reader.choice("workforce", WORKFORCES)
+        workforce = workforces.parse_kind(reader.choice("workforce", workforces.kind_values()))
+        assert workforce is not None  # choice() accepts registered kinds only
+        policy = workforces.policy_for(workforce)
         price_usd = reader.optional_str("price_usd")
-        if workforce == "public":
+        if policy.paid_per_task:
             if price_usd is None:
-                raise LabelingRequestError(f"{source}.price_usd is required for the public (Mechanical Turk) workforce")
+                raise LabelingRequestError(f"{source}.price_usd is required for {policy.label()}")
             price_to_usd(price_usd, key=f"{source}.price_usd")  # fail now, not at CreateLabelingJob
         elif price_usd is not None:
             raise LabelingRequestError(
-                f"{source}.price_usd must be null for the {workforce} workforce: only the public "
-                f"workforce is paid per task, got {price_usd!r}"
+                f"{source}.price_usd must be null for {policy.label()}: it is not paid per task "
+                f"(PublicWorkforceTaskPrice), got {price_usd!r}"
             )
 
         job_prefix = reader.pattern("job_prefix", JOB_NAME_PATTERN)
@@ -571,23 +573,21 @@ def build_create_labeling_job_request(
     limit = settings.max_objects if max_objects is None else max_objects
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise LabelingRequestError(f"max_objects must be a positive integer, got {limit!r}")
-    public = settings.workforce == "public"
-    if public and settings.task_availability_seconds > PUBLIC_MAX_TASK_AVAILABILITY_SECONDS:
+    policy = workforces.policy_for(settings.workforce)
+    if policy.task_availability_problem(settings.task_availability_seconds):
+        longest = policy.max_task_availability_seconds
         raise LabelingRequestError(
-            f"task_availability_seconds = {settings.task_availability_seconds} is above "
-            f"{PUBLIC_MAX_TASK_AVAILABILITY_SECONDS} (12 hours), the Mechanical Turk maximum "
-            "for the public workforce"
+            f"task_availability_seconds = {settings.task_availability_seconds} is above {longest} "
+            f"({workforces.describe_seconds(longest)}), the maximum of {policy.label()}"
         )
 
     locations = LabelingLocations.for_job(settings, job_name)
     input_config: dict[str, Any] = {"DataSource": {"S3DataSource": {"ManifestS3Uri": locations.uri(MANIFEST_FILE)}}}
-    if public:
-        # Mechanical Turk refuses work unless we declare the data free of personal
-        # information; adult content is declared only when the operator said so.
-        classifiers = ["FreeOfPersonallyIdentifiableInformation"]
-        if settings.free_of_adult_content:
-            classifiers.append("FreeOfAdultContent")
-        input_config["DataAttributes"] = {"ContentClassifiers": classifiers}
+    # Mechanical Turk fails a job whose data is not declared free of personal information;
+    # adult content is declared only when the operator said so (docs/workforces.md).
+    classifiers = policy.declared_content_classifiers(free_of_adult_content=settings.free_of_adult_content)
+    if classifiers:
+        input_config["DataAttributes"] = {"ContentClassifiers": list(classifiers)}
 
     human_task: dict[str, Any] = {
         "WorkteamArn": settings.workteam_arn,
@@ -603,7 +603,7 @@ def build_create_labeling_job_request(
     if settings.max_concurrent_tasks is not None:
         human_task["MaxConcurrentTaskCount"] = settings.max_concurrent_tasks
     human_task["AnnotationConsolidationConfig"] = {"AnnotationConsolidationLambdaArn": settings.acs_lambda_arn}
-    if public:
+    if policy.paid_per_task:
         assert settings.price_usd is not None  # LabelingSettings guarantees it
         human_task["PublicWorkforceTaskPrice"] = {"AmountInUsd": price_to_usd(settings.price_usd)}
 

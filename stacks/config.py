@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from lambdas import job_rules
+from lambdas import job_rules, workforces
+from lambdas.workforces import WorkforceKind, WorkforcePolicy
 from stacks import notebook_platforms, regions
 
 CONTEXT_KEY = "workflow"
@@ -35,7 +36,6 @@ MAX_JOB_PREFIX_LENGTH = 23  # tuning job names (<= 32) keep 23 characters before
 MAX_LABELS = 30  # Ground Truth image classification accepts at most 30 categories
 MAX_IDLE_MINUTES = 24 * 60
 MAX_LABELING_TASK_SECONDS = 8 * 60 * 60  # TaskTimeLimitInSeconds upper bound (API model)
-MAX_TASK_AVAILABILITY_SECONDS = 10 * 24 * 60 * 60  # private teams: up to 10 days
 MAX_TRAINING_RUNTIME_SECONDS = 28 * 24 * 60 * 60  # CreateTrainingJob limit
 # The retention periods CloudWatch Logs accepts, with the name of each in CDK's RetentionDays.
 LOG_RETENTION_PERIODS = {
@@ -48,7 +48,6 @@ LOG_RETENTION_PERIODS = {
 LOG_RETENTION_DAYS = tuple(LOG_RETENTION_PERIODS)
 # Notebook platforms: the API's and CloudFormation's, minus deprecated ones (stacks/notebook_platforms.py).
 PLATFORM_IDENTIFIERS = notebook_platforms.supported_platform_identifiers()
-WORKFORCE_TYPES = ("public", "private", "existing")
 MFA_MODES = ("OFF", "OPTIONAL", "ON")
 EARLY_STOPPING = ("Off", "Auto")
 RANGE_TYPES = ("continuous", "integer", "categorical")
@@ -129,7 +128,7 @@ class LabelingConfig:
 
 @dataclass(frozen=True)
 class WorkforceConfig:
-    type: str
+    type: WorkforceKind  # its rules: workforces.policy_for(type)
     price_usd: Decimal | None
     workers_per_object: int
     free_of_adult_content: bool
@@ -286,13 +285,11 @@ def _read_workflow(r: _Reader, local_emulator: bool) -> WorkflowConfig | None:
     tuning = _read_tuning(r.section("tuning"), training)
     model = _read_model(r.section("model"))
     alerts = _read_alerts(r.section("alerts"))
-    if (workforce.type == "public"
-            and labeling.task_availability_seconds > regions.MAX_PUBLIC_TASK_AVAILABILITY_SECONDS):
-        r.problems.append(
-            f"{r.path}.labeling.task_availability_seconds = {labeling.task_availability_seconds}: "
-            f"Mechanical Turk (workforce.type = 'public') allows at most "
-            f"{regions.MAX_PUBLIC_TASK_AVAILABILITY_SECONDS} (12 hours)"
-        )
+    # The bound depends on the kind (workforces.py): checked once both sections are read.
+    too_long = workforces.policy_for(workforce.type).task_availability_problem(labeling.task_availability_seconds)
+    if too_long:
+        r.problems.append(f"{r.path}.labeling.task_availability_seconds = {labeling.task_availability_seconds}: "
+                          f"{too_long}")
     if r.problems:
         return None
     return WorkflowConfig(
@@ -409,7 +406,9 @@ def _read_labeling(r: _Reader) -> LabelingConfig:
         short_instructions=r.string("short_instructions", max_length=1000),
         full_instructions=r.string("full_instructions", max_length=2000),
         task_time_limit_seconds=r.integer("task_time_limit_seconds", 30, MAX_LABELING_TASK_SECONDS),
-        task_availability_seconds=r.integer("task_availability_seconds", 60, MAX_TASK_AVAILABILITY_SECONDS),
+        task_availability_seconds=r.integer("task_availability_seconds", workforces.MIN_TASK_AVAILABILITY_SECONDS,
+                                            workforces.longest_task_availability_seconds(),
+                                            note="the longest any workforce.type allows"),
         max_concurrent_tasks=r.optional_integer("max_concurrent_tasks", 1, 5000),
         max_objects=r.optional_integer("max_objects", 1, 100_000),
     )
@@ -418,22 +417,15 @@ def _read_labeling(r: _Reader) -> LabelingConfig:
 
 
 def _read_workforce(r: _Reader, region: str | None) -> WorkforceConfig:
-    kind = r.choice("type", WORKFORCE_TYPES)
+    # What applies to which kind is the kind's policy (lambdas/workforces.py), not a comparison here.
+    kind = workforces.parse_kind(r.choice("type", workforces.kind_values()))
+    assert kind is not None  # choice() falls back to a registered kind after reporting the bad one
+    policy = workforces.policy_for(kind)
     price_raw = r.raw("price_usd")
-    price: Decimal | None = None
-    if kind == "public":
-        price = _read_price(r, price_raw)
-    elif price_raw is not None:
-        r.problems.append(f"{r.path}.price_usd = {price_raw!r} applies only to workforce.type 'public' "
-                          f"(Mechanical Turk); set it to null for {kind!r}")
     emails = r.string_list("worker_emails", pattern=_EMAIL, allowed="email addresses")
     workteam_arn = r.optional_string("workteam_arn", pattern=_WORKTEAM_ARN,
                                      allowed="a SageMaker workteam ARN "
                                      "(arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>)")
-    if kind == "existing" and workteam_arn is None:
-        r.problems.append(f"{r.path}.workteam_arn is required when {r.path}.type = 'existing'")
-    if kind != "existing" and workteam_arn is not None:
-        r.problems.append(f"{r.path}.workteam_arn = {workteam_arn!r} is used only when {r.path}.type = 'existing'")
     if workteam_arn and region and _WORKTEAM_ARN.match(workteam_arn):
         arn_region = workteam_arn.split(":")[3]
         if arn_region != region:
@@ -449,16 +441,23 @@ def _read_workforce(r: _Reader, region: str | None) -> WorkforceConfig:
                                 allowed="a Cognito user pool id such as us-east-1_AbCdEf123")
     client_id = r.optional_string("existing_app_client_id", pattern=re.compile(r"^[\w+]+$"),
                                   allowed="a Cognito app client id")
-    if existing_workforce and not (pool_id and client_id):
+    joining = workforces.EXISTING_WORKFORCE_NAME in policy.config_keys and existing_workforce
+    if joining and not (pool_id and client_id):
         r.problems.append(f"{r.path}.existing_workforce_name needs existing_user_pool_id and existing_app_client_id "
                           "(a team must use its workforce's pool and client: `aws sagemaker describe-workforce "
                           "--workforce-name <name>` shows them under CognitoConfig)")
-    if emails and kind != "private":
-        r.problems.append(f"{r.path}.worker_emails is used only when {r.path}.type = 'private'")
+    _check_kind_specific_keys(r, policy, {
+        workforces.PRICE_USD: price_raw, workforces.WORKER_EMAILS: emails, workforces.WORKTEAM_ARN: workteam_arn,
+        workforces.EXISTING_WORKFORCE_NAME: existing_workforce, workforces.EXISTING_USER_POOL_ID: pool_id,
+        workforces.EXISTING_APP_CLIENT_ID: client_id,
+    })
+    price = _read_price(r, price_raw, policy) if policy.paid_per_task and price_raw is not None else None
     config = WorkforceConfig(
         type=kind,
         price_usd=price,
         workers_per_object=r.integer("workers_per_object", 1, 9),
+        # Both always have a value (cdk.json's defaults): they apply to the kinds whose policy lists
+        # them (free_of_adult_content: declares_adult_content; mfa: the pool the stack creates).
         free_of_adult_content=r.boolean("free_of_adult_content"),
         worker_emails=tuple(emails),
         mfa=r.choice("mfa", MFA_MODES),
@@ -471,18 +470,40 @@ def _read_workforce(r: _Reader, region: str | None) -> WorkforceConfig:
     return config
 
 
-def _read_price(r: _Reader, value: Any) -> Decimal | None:
-    allowed = ", ".join(str(p) for p in regions.VALID_IMAGE_CLASSIFICATION_PRICES_USD)
+def _check_kind_specific_keys(r: _Reader, policy: WorkforcePolicy, values: Mapping[str, Any]) -> None:
+    """Keys the kind requires must be set; keys of other kinds must not be (a leftover, or the wrong type)."""
+    kind = policy.kind.value
+    for key, value in values.items():
+        unset = value is None or value in ([], ())
+        if key in policy.required_config_keys and unset:
+            hint = ""
+            if key == workforces.PRICE_USD:
+                hint = f": choose one of {_price_list(policy)} (USD per object per worker)"
+            r.problems.append(f"{r.path}.{key} is required when {r.path}.type = {kind!r} ({policy.title}){hint}")
+        elif key not in policy.config_keys and not unset:
+            where = " or ".join(repr(k) for k in workforces.kinds_where(key)) or "no registered type"
+            empty = "[]" if isinstance(value, (list, tuple)) else "null"
+            r.problems.append(f"{r.path}.{key} = {value!r} applies only when {r.path}.type is {where}, not "
+                              f"{kind!r}: set it to {empty}")
+
+
+def _price_list(policy: WorkforcePolicy) -> str:
+    return ", ".join(str(p) for p in policy.task_prices_usd)
+
+
+def _read_price(r: _Reader, value: Any, policy: WorkforcePolicy) -> Decimal | None:
+    # PublicWorkforceTaskPrice is, by the API's definition, what a Mechanical Turk worker is paid per task.
+    prices = policy.task_prices_usd
     key = f"{r.path}.price_usd"
     try:
         price = Decimal(str(value)) if value is not None and not isinstance(value, bool) else None
     except InvalidOperation:
         price = None
-    if price is None or price not in regions.VALID_IMAGE_CLASSIFICATION_PRICES_USD:
+    if price is None or price not in prices:
         r.problems.append(f"{key} = {value!r} is not a valid Mechanical Turk price for image "
-                          f"classification; choose one of {allowed} (USD per object per worker)")
+                          f"classification; choose one of {_price_list(policy)} (USD per object per worker)")
         return None
-    return next(p for p in regions.VALID_IMAGE_CLASSIFICATION_PRICES_USD if p == price)
+    return next(p for p in prices if p == price)
 
 
 def _read_training(r: _Reader) -> TrainingConfig:

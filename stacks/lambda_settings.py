@@ -47,7 +47,7 @@ def labeling_settings(config: WorkflowConfig, deployment: Deployment, *, worktea
         "task_keywords": list(labeling.task_keywords),
         "short_instructions": labeling.short_instructions,
         "full_instructions": labeling.full_instructions,
-        "workforce": workforce.type,
+        "workforce": workforce.type.value,  # the kind's string; the Lambda looks its policy up again
         "workteam_arn": workteam_arn,
         "pre_lambda_arn": pre_lambda_arn,
         "acs_lambda_arn": acs_lambda_arn,

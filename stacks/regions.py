@@ -7,7 +7,7 @@ image-classification labeling job run.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from lambdas import workforces
 
 GROUND_TRUTH_LAMBDA_ACCOUNTS: dict[str, str] = {
     "us-east-1": "432418664414",
@@ -25,21 +25,9 @@ GROUND_TRUTH_LAMBDA_ACCOUNTS: dict[str, str] = {
 }
 GROUND_TRUTH_REGIONS: tuple[str, ...] = tuple(sorted(GROUND_TRUTH_LAMBDA_ACCOUNTS))
 
-# Amazon Mechanical Turk's team is owned by this account in every Ground Truth region.
-PUBLIC_WORKTEAM_ACCOUNT = "394669845002"
-
 # Built-in single-label image classification.
 PRE_LAMBDA_NAME = "PRE-ImageMultiClass"
 ACS_LAMBDA_NAME = "ACS-ImageMultiClass"
-
-# USD per object per worker that Mechanical Turk accepts for image classification.
-VALID_IMAGE_CLASSIFICATION_PRICES_USD: tuple[Decimal, ...] = (
-    *(Decimal(p) for p in ("0.012", "0.024", "0.036", "0.048", "0.060", "0.072")),
-    *(Decimal("0.120") * n for n in range(1, 11)),
-)
-
-# Mechanical Turk tasks may stay available at most 12 hours.
-MAX_PUBLIC_TASK_AVAILABILITY_SECONDS = 12 * 60 * 60
 
 
 def ground_truth_lambda_arn(region: str, name: str) -> str:
@@ -47,7 +35,9 @@ def ground_truth_lambda_arn(region: str, name: str) -> str:
 
 
 def public_workteam_arn(region: str) -> str:
-    return f"arn:aws:sagemaker:{region}:{PUBLIC_WORKTEAM_ACCOUNT}:workteam/public-crowd/default"
+    """Mechanical Turk's work team in `region`. The workforce facts (this ARN, MTurk prices, task
+    lifetimes per kind) live with the kinds' policies in lambdas/workforces.py."""
+    return workforces.public_crowd_workteam_arn(region)
 
 
 def unsupported_region_message(key: str, region: str) -> str:

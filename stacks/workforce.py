@@ -1,10 +1,13 @@
 """Who labels, and with which built-in Lambdas: the Ground Truth workforce of the workflow.
 
-* `public`: Amazon Mechanical Turk's team. Nothing is created.
-* `existing`: a work team the user already has (`workflow.workforce.workteam_arn`). Nothing
-  is created.
-* `private`: our own team of invited workers. A Cognito user pool (the workers' accounts)
-  with a domain, an app client and a group of workers, one user per
+What is built follows the kind's policy (`lambdas/workforces.py`), by where its work team
+comes from (`WorkteamSource`), never by comparing the kind's name:
+
+* `PUBLIC_CROWD` (kind `public`): Amazon Mechanical Turk's team of the region. Nothing is created.
+* `FROM_CONFIG` (kind `existing`): a work team the user already has
+  (`workflow.workforce.workteam_arn`). Nothing is created.
+* `CREATED_BY_STACK` (kind `private`): our own team of invited workers. A Cognito user pool (the
+  workers' accounts) with a domain, an app client and a group of workers, one user per
   `workflow.workforce.worker_emails` entry, the private `AWS::SageMaker::Workforce` bound to
   the pool and an `AWS::SageMaker::Workteam` made of the group.
 
@@ -53,6 +56,8 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambdas import workforces
+from lambdas.workforces import WorkteamSource
 from stacks import nag, regions
 from stacks.config import WorkforceConfig
 
@@ -151,10 +156,13 @@ class Workforce(Construct):
             raise ValueError(regions.unsupported_region_message(
                 "deployment region (workflow.region or CDK_DEFAULT_REGION)", region))
 
-        if (existing_user_pool_id is not None or existing_app_client_id is not None) and not (
-                config.type == "private" and config.existing_workforce_name is not None):
+        policy = workforces.policy_for(config.type)
+        joins_workforce = (workforces.EXISTING_USER_POOL_ID in policy.config_keys
+                           and config.existing_workforce_name is not None)
+        if (existing_user_pool_id is not None or existing_app_client_id is not None) and not joins_workforce:
             raise ValueError("existing_user_pool_id/existing_app_client_id apply only to workflow.workforce.type = "
-                             "'private' with workflow.workforce.existing_workforce_name")
+                             f"{' or '.join(map(repr, workforces.kinds_where(workforces.EXISTING_USER_POOL_ID)))} "
+                             "with workflow.workforce.existing_workforce_name")
 
         self.pre_lambda_arn, self.acs_lambda_arn = self._lambda_arns(region)
         self.portal_url = None
@@ -162,29 +170,29 @@ class Workforce(Construct):
         self.workforce_name: str | None = None  # private only
         self.workteam: sagemaker.CfnWorkteam | None = None  # private only
 
-        if config.type == "public":
-            self.workteam_arn = (regions.public_workteam_arn(region) if region is not None else
-                                 regions.public_workteam_arn(Aws.REGION))
-        elif config.type == "existing":
+        source = policy.workteam_source
+        if source is WorkteamSource.PUBLIC_CROWD:
+            self.workteam_arn = workforces.public_crowd_workteam_arn(region if region is not None else Aws.REGION)
+        elif source is WorkteamSource.FROM_CONFIG:
             if config.workteam_arn is None:
                 raise ValueError("workflow.workforce.workteam_arn is required when "
-                                 "workflow.workforce.type = 'existing'")
+                                 f"workflow.workforce.type = {config.type.value!r}")
             self.workteam_arn = config.workteam_arn
-        elif config.type == "private":
+        elif source is WorkteamSource.CREATED_BY_STACK:
             self.workteam_arn = self._private_team(
                 config, name_prefix, existing_user_pool_id=existing_user_pool_id,
                 existing_app_client_id=existing_app_client_id,
             )
-        else:
-            raise ValueError(f"workflow.workforce.type = {config.type!r} is not public, private or existing")
+        else:  # a new WorkteamSource needs its builder here
+            raise ValueError(f"workflow.workforce.type = {config.type.value!r}: no builder for work teams {source}")
 
         stack = Stack.of(self)
         CfnOutput(stack, "LabelingWorkteamArn", value=self.workteam_arn,
-                  description=f"Ground Truth work team ({config.type}) that labeling jobs go to")
+                  description=f"Ground Truth work team ({config.type.value}) that labeling jobs go to")
         if self.portal_url is not None:
             CfnOutput(stack, "LabelingPortalUrl", value=self.portal_url,
                       description="Workers sign in here with the account from their invitation e-mail")
-        elif config.type == "private":
+        elif source is WorkteamSource.CREATED_BY_STACK:
             CfnOutput(stack, "LabelingWorkforceConsoleUrl", value=ground_truth_console_url(Aws.REGION),
                       description="The existing private workforce; its labeling portal URL is shown here")
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from lambdas import labeling_request as lr
-from lambdas import manifests
+from lambdas import manifests, workforces
 from lambdas import training_request as tr
+from lambdas.workforces import WorkteamSource
 from stacks import algorithm_images, regions
 from stacks.config import WorkflowConfig
 from stacks.lambda_settings import Deployment, labeling_settings, training_settings
@@ -89,12 +90,13 @@ def dry_run_deployment(
 
 def workteam_arn(config: WorkflowConfig, deployment: Deployment) -> tuple[str, str | None]:
     """The workteam the labeling job goes to, and a note if it is a placeholder."""
-    kind = config.workforce.type
-    if kind == "public":
-        return regions.public_workteam_arn(deployment.region), None
-    if kind == "existing":
+    source = workforces.policy_for(config.workforce.type).workteam_source
+    if source is WorkteamSource.PUBLIC_CROWD:
+        return workforces.public_crowd_workteam_arn(deployment.region), None
+    if source is WorkteamSource.FROM_CONFIG:
         assert config.workforce.workteam_arn is not None  # load_config guarantees it
         return config.workforce.workteam_arn, None
+    # WorkteamSource.CREATED_BY_STACK: known once deployed.
     arn = (f"arn:aws:sagemaker:{deployment.region}:{deployment.account}:workteam/private-crowd/"
            f"{PLACEHOLDER_WORKTEAM_NAME}")
     return arn, (f"workteam ARN {arn} is a placeholder: the private workteam is created by the stack "

@@ -27,7 +27,8 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from lambdas import register_model, training_request
+from lambdas import register_model, training_request, workforces
+from lambdas.workforces import WorkteamSource
 from stacks import algorithm_images, regions
 from stacks.config import WorkflowConfig
 from workflow import outputs
@@ -553,7 +554,7 @@ class Preflight:
             yield f"{role} role", lambda role=role: self.check_role(role)
         for rule in RULE_TARGETS:
             yield f"rule {self.output('workflow', rule) or rule}", lambda rule=rule: self.check_rule(rule)
-        yield f"workforce ({self.config.workforce.type})", self.check_workforce
+        yield f"workforce ({self.config.workforce.type.value})", self.check_workforce
         yield f"quota {self.config.training.instance_type}", self.check_quotas
 
     def guarded(self, subject: str, check: Callable[[], Iterable[Result]]) -> list[Result]:
@@ -628,7 +629,9 @@ class Preflight:
         required = list(DATA_OUTPUTS if which == "data" else WORKFLOW_OUTPUTS)
         missing = [key for key in required if not stack.get(key)]
         if which == "workflow":
-            if self.config.workforce.type != "public" and not stack.workteam_arn():
+            # Only a team AWS owns (Mechanical Turk's) needs no output: the CLI knows its ARN.
+            source = workforces.policy_for(self.config.workforce.type).workteam_source
+            if source is not WorkteamSource.PUBLIC_CROWD and not stack.workteam_arn():
                 missing.append(outputs.LABELING_WORKTEAM_ARN)
             if self.config.model.register_package and not stack.get(outputs.MODEL_PACKAGE_GROUP_NAME):
                 missing.append(outputs.MODEL_PACKAGE_GROUP_NAME)
@@ -893,13 +896,17 @@ class Preflight:
 
     def check_workforce(self) -> Iterator[Result]:
         workforce = self.config.workforce
-        subject = f"workforce ({workforce.type})"
-        if workforce.type == "public":
-            price = workforce.price_usd or Decimal(0)
-            per_image = price * workforce.workers_per_object
-            yield passed(subject, f"Amazon Mechanical Turk: nothing to check; workers cost {price} USD x "
-                         f"{workforce.workers_per_object} = {per_image} USD per image, plus Ground Truth's "
-                         "per-object fee")
+        policy = workforces.policy_for(workforce.type)
+        subject = f"workforce ({policy.kind.value})"
+        if policy.workteam_source is WorkteamSource.PUBLIC_CROWD:
+            # AWS's own team: nothing of it is in this account to describe.
+            detail = f"{policy.title}: nothing to check"
+            if policy.paid_per_task:
+                price = workforce.price_usd or Decimal(0)
+                per_image = price * workforce.workers_per_object
+                detail += (f"; workers cost {price} USD x {workforce.workers_per_object} = {per_image} USD per "
+                           "image, plus Ground Truth's per-object fee")
+            yield passed(subject, detail)
             return
         arn = (self.workflow.workteam_arn() if self.workflow else None) or workforce.workteam_arn
         if not arn:

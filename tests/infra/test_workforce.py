@@ -8,9 +8,11 @@ registered (an unacknowledged finding fails the synth, hence the test), once per
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import aws_cdk as cdk
@@ -19,6 +21,7 @@ import pytest
 from aws_cdk import aws_cognito as cognito
 from aws_cdk.assertions import Match, Template
 
+from lambdas import workforces
 from stacks import regions
 from stacks.config import WorkflowConfig, load_config
 from stacks.workforce import (
@@ -233,6 +236,27 @@ def test_existing_workteam_is_used_as_given(case: str) -> None:
     result = synth(case)
     assert result.workforce.workteam_arn == EXISTING_TEAM_ARN
     assert result.outputs["LabelingWorkteamArn"] == EXISTING_TEAM_ARN
+
+
+class ExtraKind(StrEnum):
+    VENDOR = "vendor"  # stands for a kind added later, e.g. a vendor team from AWS Marketplace
+
+
+def test_a_registered_kind_whose_team_comes_from_the_config_needs_no_stack_code(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The one registration line: the construct builds by WorkteamSource, not by the kind's name.
+    vendor = dataclasses.replace(workforces.EXISTING, kind=ExtraKind.VENDOR, title="a vendor team")
+    monkeypatch.setattr(workforces, "POLICIES", {**workforces.POLICIES, ExtraKind.VENDOR: vendor})
+    team = "arn:aws:sagemaker:us-east-1:123456789012:workteam/vendor-crowd/acme"
+    context, config = config_for({"workflow.workforce.type": "vendor", "workflow.workforce.price_usd": None,
+                                  "workflow.workforce.workteam_arn": team}, "us-east-1")
+    app, stack = test_app(context, "us-east-1")
+    workforce = Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="us-east-1")
+    raw = app.synth().get_stack_by_name("WorkforceTest").template
+    assert workforce.workteam_arn == team and workforce.portal_url is None
+    assert set(raw["Resources"]) == {PLACEHOLDER}
+    assert raw["Outputs"]["LabelingWorkteamArn"] == {
+        "Description": "Ground Truth work team (vendor) that labeling jobs go to", "Value": team}
 
 
 # --------------------------------------------------------------------------- private: user pool

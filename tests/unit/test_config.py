@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lambdas.workforces import WorkforceKind
 from stacks.config import ConfigError, load_config
 
 CONTEXT: dict[str, Any] = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
@@ -63,6 +64,8 @@ def hyperparameters(**changes: str | None) -> dict[str, str]:
     merged = {**HYPERPARAMETERS, **changes}
     return {k: v for k, v in merged.items() if v is not None}
 
+
+EXISTING_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/ours"
 
 BAD_INPUTS = [
     ({"notebook.idle_minutes": -5}, "workflow.notebook.idle_minutes = -5 is out of range: allowed 0..1440"),
@@ -144,6 +147,23 @@ BAD_INPUTS = [
      "workflow.workforce.worker_emails lists ['A@x.org', 'a@x.org'] more than once"),
     ({"workforce.type": "private", "workforce.price_usd": None, "workforce.existing_workforce_name": "team"},
      "existing_workforce_name needs existing_user_pool_id and existing_app_client_id"),
+    # Per kind, from its policy (lambdas/workforces.py): required keys, keys of other kinds, lifetimes.
+    ({"workforce.price_usd": None}, "workflow.workforce.price_usd is required when workflow.workforce.type = "
+                                    "'public' (Amazon Mechanical Turk): choose one of 0.012, 0.024"),
+    ({"workforce.type": "private", "workforce.price_usd": 0.012},
+     "workflow.workforce.price_usd = 0.012 applies only when workflow.workforce.type is 'public', not 'private': "
+     "set it to null"),
+    ({"workforce.workteam_arn": EXISTING_TEAM}, f"workflow.workforce.workteam_arn = '{EXISTING_TEAM}' applies only "
+                                                "when workflow.workforce.type is 'existing', not 'public'"),
+    ({"workforce.type": "existing", "workforce.price_usd": None, "workforce.workteam_arn": EXISTING_TEAM,
+      "workforce.worker_emails": ["a@x.org"]},
+     "workflow.workforce.worker_emails = ['a@x.org'] applies only when workflow.workforce.type is 'private', "
+     "not 'existing': set it to []"),
+    ({"workforce.existing_user_pool_id": "us-east-1_AbCdEf123"},
+     "workflow.workforce.existing_user_pool_id = 'us-east-1_AbCdEf123' applies only when workflow.workforce.type "
+     "is 'private', not 'public'"),
+    ({"workforce.type": "private", "workforce.price_usd": None, "labeling.task_availability_seconds": 2_592_001},
+     "workflow.labeling.task_availability_seconds = 2592001 is out of range: allowed 60..2592000"),
     ({"alerts.email": "not-an-email"}, "workflow.alerts.email = 'not-an-email' is not allowed"),
     ({"notebook.volume_size_gb": "big"}, "workflow.notebook.volume_size_gb = 'big' must be an integer"),
     ({"account": "12345"}, "workflow.account = '12345' is not allowed: use a 12-digit AWS account id"),
@@ -155,6 +175,25 @@ def test_bad_values_fail_with_a_message_naming_key_value_and_allowed(overrides: 
     with pytest.raises(ConfigError) as error:
         load(**overrides)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(("kind", "extra"), [
+    ("private", {}),
+    ("existing", {"workforce.workteam_arn": EXISTING_TEAM}),
+])
+def test_own_and_vendor_teams_take_tasks_for_up_to_30_days(kind: str, extra: dict[str, Any]) -> None:
+    # HumanTaskConfig.TaskAvailabilityLifetimeInSeconds: private or vendor workforces up to 30 days
+    # (docs/workforces.md), not Mechanical Turk's 12 hours nor the 10 days once assumed here.
+    for seconds in (20 * 86_400, 30 * 86_400):
+        config = load(**{"workforce.type": kind, "workforce.price_usd": None,
+                         "labeling.task_availability_seconds": seconds, **extra})
+        assert config.labeling.task_availability_seconds == seconds
+        assert config.workforce.type is WorkforceKind(kind)
+
+
+def test_the_workforce_type_is_the_enum_member_equal_to_its_string() -> None:
+    config = load_config(CONTEXT)
+    assert config.workforce.type is WorkforceKind.PUBLIC and config.workforce.type == "public"
 
 
 def test_default_hyperparameters_resize_tutorial_images_before_the_crop() -> None:

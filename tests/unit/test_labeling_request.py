@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 
 from lambdas import labeling_request as lr
 from lambdas.labeling_request import LabelingRequestError, LabelingSettings
+from lambdas.workforces import WorkforceKind
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -537,6 +538,21 @@ def test_public_task_availability_is_capped_at_12_hours() -> None:
     over = make_settings(task_availability_seconds=43_201)
     with pytest.raises(LabelingRequestError, match=r"43201 is above 43200 \(12 hours\)"):
         lr.build_create_labeling_job_request(over, "gt-demo-x")
+
+
+@pytest.mark.parametrize("workforce", ["private", "existing"])
+def test_own_and_vendor_team_task_availability_is_capped_at_30_days(workforce: str) -> None:
+    at_cap = make_settings(workforce, task_availability_seconds=2_592_000)
+    assert_valid_create_labeling_job(lr.build_create_labeling_job_request(at_cap, "gt-demo-x"))
+    over = make_settings(workforce, task_availability_seconds=2_592_001)
+    with pytest.raises(LabelingRequestError, match=rf"2592001 is above 2592000 \(30 days\), the maximum of .*"
+                                                   rf"\(workforce.type = '{workforce}'\)"):
+        lr.build_create_labeling_job_request(over, "gt-demo-x")
+
+
+@pytest.mark.parametrize("workforce", ["public", "private", "existing"])
+def test_settings_workforce_is_the_registered_kind(workforce: str) -> None:
+    assert make_settings(workforce).workforce is WorkforceKind(workforce)
 
 
 def test_request_needs_a_resolved_name() -> None:
