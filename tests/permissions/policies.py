@@ -19,6 +19,11 @@ REGION = "us-east-1"
 PARTITION = "aws"
 
 
+# Properties that set a resource's physical name (a template that names a resource fixes it).
+_NAME_PROPERTIES = ("BucketName", "RoleName", "FunctionName", "TopicName", "QueueName", "LogGroupName",
+                    "NotebookInstanceName", "ModelPackageGroupName")
+
+
 class ResolveError(ValueError):
     """A template construct the rehearsal does not understand: extend the resolver, don't guess."""
 
@@ -127,8 +132,16 @@ class _Resolver:
     def physical(self, stack: StackInput, logical_id: str) -> str:
         if logical_id not in stack.template.get("Resources", {}):
             raise ResolveError(f"{stack.name}: no resource {logical_id}")
-        # Not deployed (a synthesized variant): a stable stand-in name, as CloudFormation makes one.
-        return stack.physical_ids.get(logical_id) or f"{stack.name}-{logical_id}"
+        if logical_id in stack.physical_ids:
+            return stack.physical_ids[logical_id]
+        # Not deployed (a synthesized variant): the name the template gives, else a stable
+        # stand-in, as CloudFormation makes one.
+        properties = stack.template["Resources"][logical_id].get("Properties", {})
+        for key in _NAME_PROPERTIES:
+            name = self.resolve(properties.get(key), stack)
+            if isinstance(name, str) and name:
+                return name
+        return f"{stack.name}-{logical_id}"
 
     def role_arn(self, stack: StackInput, logical_id: str) -> str:
         return f"arn:{PARTITION}:iam::{self.account}:role/{self.physical(stack, logical_id)}"
@@ -251,3 +264,11 @@ def lambda_functions(stacks: list[StackInput], *, account: str = ACCOUNT, region
                 failure_queue_arn=destinations.get(name),
             ))
     return found
+
+
+def resolve(stacks: list[StackInput], stack_name: str, value: Any, *, account: str = ACCOUNT,
+            region: str = REGION) -> Any:
+    """`value` (a template fragment such as {"Ref": "Topic"}) resolved in the named stack."""
+    resolver = _Resolver(stacks, account=account, region=region)
+    [stack] = [s for s in stacks if s.name == stack_name]
+    return resolver.resolve(value, stack)
