@@ -31,6 +31,7 @@ SETTINGS = lr.LabelingSettings.from_mapping(
         "bucket": "sagemaker-us-east-1-123456789012",
         "prefix": "ground-truth-demo",
         "job_prefix": "gt-demo",
+        "task_type": "image-classification",
         "label_attribute": "vehicle",
         "labels": ["Airplane", "Car", "Ferry", "Helicopter", "Motorbike"],
         "task_title": "Classify the vehicle",

@@ -1,15 +1,18 @@
-"""Plan a Ground Truth image-classification labeling job, without calling AWS.
+"""Plan a Ground Truth labeling job of the configured task type, without calling AWS.
 
 Everything here is pure: given the settings the stack passes to the StartLabeling Lambda,
 the listed S3 objects and a few options, `plan_labeling` returns a `LabelingPlan` that says
 exactly which files the Lambda writes and which `CreateLabelingJob` request it sends. The
 Lambda (`start_labeling.py`) carries the plan out; the operator CLI's `plan-labeling` dry
 run prints it. Both therefore share one definition of "what starting a job means".
+
+What depends on the task type (the worker UI, which objects can be labeled, the built-in
+Lambdas' names) is the task type's descriptor (`task_types.py`), looked up by the settings'
+`task_type`.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,26 +22,22 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
-from . import workforces
+from . import task_types, workforces
+from .task_types import GroundTruthTask, TaskType, UiText
 from .workforces import WorkforceKind
 
-# --- Ground Truth and API limits (AWS_FACTS.md and botocore's SageMaker model) -------------
+# --- Ground Truth and API limits (docs/task-types.md and botocore's SageMaker model) -------
 
 # Ground Truth refuses a manifest with more data objects than this in one job.
 MAX_OBJECTS_PER_JOB = 100_000
-# Ground Truth's image size limit is "40 MB"; we read it as decimal megabytes, the stricter
-# reading, so that no image we keep can be over the limit whichever unit AWS means.
-MAX_IMAGE_BYTES = 40 * 1000 * 1000
-# Formats the built-in image classification task accepts; matched case-insensitively
-# because cameras and phones write `.JPG`.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# The accepted objects (name endings, matched case-insensitively because cameras and phones
+# write `.JPG`, and largest size) are the task type's: GroundTruthTask.object_suffixes and
+# max_object_bytes.
 # LabelingJobName: 1-63 characters, unique per account and region forever.
 JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_JOB_NAME_LENGTH = 63
 # `-YYYYMMDD-HHMMSS`, appended to job_prefix when no name is given.
 TIMESTAMP_SUFFIX_LENGTH = 16
-LABEL_CATEGORIES_DOCUMENT_VERSION = "2018-11-28"
-CROWD_HTML_ELEMENTS_URL = "https://assets.crowd.aws/crowd-html-elements.js"
 # Every job carries its own name as a tag, so cost reports can be split per job.
 JOB_TAG_KEY = "labeling-job"
 # CreateLabelingJob accepts 50 tags; one is ours.
@@ -89,6 +88,7 @@ class LabelingSettings:
     bucket: str
     prefix: str
     job_prefix: str
+    task_type: str  # its descriptor: `task`
     label_attribute: str
     labels: tuple[str, ...]
     task_title: str
@@ -112,6 +112,11 @@ class LabelingSettings:
     tags: Mapping[str, str] = field(hash=False)
     # The data bucket's SSE-KMS key, or None (SSE-S3). Optional in the settings JSON.
     kms_key_arn: str | None = None
+
+    @property
+    def task(self) -> TaskType:
+        """The task type's descriptor (looked up in the registry at call time)."""
+        return task_types.task_type(self.task_type)
 
     @classmethod
     def from_json(cls, text: str, *, source: str = SETTINGS_ENV_VAR) -> LabelingSettings:
@@ -139,6 +144,7 @@ class LabelingSettings:
         if unknown:
             raise LabelingRequestError(f"{source} has unknown key(s) {', '.join(unknown)}")
 
+        task = task_types.task_type(reader.choice("task_type", task_types.names()))
         workforce = workforces.parse_kind(reader.choice("workforce", workforces.kind_values()))
         assert workforce is not None  # choice() accepts registered kinds only
         policy = workforces.policy_for(workforce)
@@ -166,9 +172,20 @@ class LabelingSettings:
         if label_attribute.endswith("-metadata"):
             raise LabelingRequestError(f"{source}.label_attribute {label_attribute!r} must not end in '-metadata'")
 
-        labels = reader.str_list("labels", min_items=2)
+        labels = reader.str_list("labels", min_items=task.ground_truth.min_labels)
         if len(set(labels)) != len(labels):
             raise LabelingRequestError(f"{source}.labels has duplicates: {list(labels)}")
+
+        # The built-in Lambdas must be the task type's: another task type's PRE Lambda would hand
+        # workers objects the UI template cannot show.
+        lambda_arns: dict[str, str] = {}
+        for key, function in (("pre_lambda_arn", task.ground_truth.pre_lambda_name),
+                              ("acs_lambda_arn", task.ground_truth.acs_lambda_name)):
+            arn = lambda_arns[key] = reader.pattern(key, _LAMBDA_ARN_PATTERN)
+            if arn.rpartition(":function:")[2] != function:
+                raise LabelingRequestError(
+                    f"{source}.{key} = {arn!r} is not the {function} function that task type {task.name!r} uses"
+                )
 
         return cls(
             region=reader.pattern("region", _REGION_PATTERN),
@@ -176,6 +193,7 @@ class LabelingSettings:
             bucket=reader.pattern("bucket", _BUCKET_PATTERN),
             prefix=_clean_prefix(reader.string("prefix", allow_empty=True), f"{source}.prefix"),
             job_prefix=job_prefix,
+            task_type=task.name,
             label_attribute=label_attribute,
             labels=labels,
             task_title=reader.string("task_title", max_length=128),
@@ -192,8 +210,8 @@ class LabelingSettings:
             role_arn=reader.pattern("role_arn", _ROLE_ARN_PATTERN),
             workforce=workforce,
             workteam_arn=reader.pattern("workteam_arn", _WORKTEAM_ARN_PATTERN),
-            pre_lambda_arn=reader.pattern("pre_lambda_arn", _LAMBDA_ARN_PATTERN),
-            acs_lambda_arn=reader.pattern("acs_lambda_arn", _LAMBDA_ARN_PATTERN),
+            pre_lambda_arn=lambda_arns["pre_lambda_arn"],
+            acs_lambda_arn=lambda_arns["acs_lambda_arn"],
             workers_per_object=reader.integer("workers_per_object", minimum=1, maximum=9),
             price_usd=price_usd,
             free_of_adult_content=reader.boolean("free_of_adult_content"),
@@ -462,10 +480,13 @@ class ImageSelection:
     skipped: Mapping[str, int]  # every reason in SKIP_REASONS, zero included
 
 
-def select_images(objects: Iterable[tuple[str, int]], *, where: str = "the listed objects") -> ImageSelection:
-    """Keep the `.jpg/.jpeg/.png` keys of (key, size) pairs, in the order given.
+def select_images(
+    objects: Iterable[tuple[str, int]], *, task: GroundTruthTask, where: str = "the listed objects"
+) -> ImageSelection:
+    """Keep the keys of (key, size) pairs the task type accepts (its name endings, at most its
+    size), in the order given.
 
-    Stops reading as soon as there is one image too many for a job, so a huge prefix fails
+    Stops reading as soon as there is one object too many for a job, so a huge prefix fails
     fast instead of being listed to the end. `where` only appears in error messages.
     """
     keys: list[str] = []
@@ -474,23 +495,23 @@ def select_images(objects: Iterable[tuple[str, int]], *, where: str = "the liste
         if key.endswith("/"):
             # Zero-byte "folder" markers the console creates.
             skipped[SKIP_FOLDER_MARKER] += 1
-        elif not key.lower().endswith(IMAGE_SUFFIXES):
+        elif not task.accepts_name(key):
             skipped[SKIP_NOT_AN_IMAGE] += 1
-        elif size > MAX_IMAGE_BYTES:
+        elif size > task.max_object_bytes:
             skipped[SKIP_TOO_LARGE] += 1
         else:
             keys.append(key)
             if len(keys) > MAX_OBJECTS_PER_JOB:
                 raise LabelingRequestError(
-                    f"more than {MAX_OBJECTS_PER_JOB:,} images in {where}: Ground Truth accepts "
+                    f"more than {MAX_OBJECTS_PER_JOB:,} {task.objects_noun} in {where}: Ground Truth accepts "
                     f"at most {MAX_OBJECTS_PER_JOB:,} data objects per labeling job; split the "
-                    "images into several prefixes and start one job per prefix"
+                    f"{task.objects_noun} into several prefixes and start one job per prefix"
                 )
     if not keys:
         counted = ", ".join(f"{count} {reason}" for reason, count in skipped.items() if count)
         raise LabelingRequestError(
-            f"no images in {where}: nothing ending in {', '.join(IMAGE_SUFFIXES)} of at most "
-            f"{MAX_IMAGE_BYTES:,} bytes" + (f" (skipped: {counted})" if counted else "")
+            f"no {task.objects_noun} in {where}: nothing ending in {', '.join(task.object_suffixes)} of at most "
+            f"{task.max_object_bytes:,} bytes" + (f" (skipped: {counted})" if counted else "")
         )
     return ImageSelection(keys=tuple(keys), skipped=MappingProxyType(skipped))
 
@@ -499,63 +520,32 @@ def select_images(objects: Iterable[tuple[str, int]], *, where: str = "the liste
 
 
 def manifest_lines(bucket: str, keys: Iterable[str]) -> Iterator[bytes]:
-    """The input manifest as JSON Lines, one encoded line per image, produced lazily.
+    """The input manifest as JSON Lines, one encoded line per object, produced lazily.
 
-    A 100,000-image manifest is megabytes; yielding it line by line lets the caller stream
+    A 100,000-object manifest is megabytes; yielding it line by line lets the caller stream
     it to a file or an upload without ever holding it as one string.
     """
     for key in keys:
-        yield (json.dumps({"source-ref": f"s3://{bucket}/{key}"}) + "\n").encode()
+        yield (json.dumps({task_types.SOURCE_REF: f"s3://{bucket}/{key}"}) + "\n").encode()
 
 
-def label_categories_document(labels: Iterable[str]) -> bytes:
+def label_categories_document(labels: Iterable[str], *, task: GroundTruthTask) -> bytes:
     # The order of labels is the class index (0, 1, 2, ...) the training job will see.
     document = {
-        "document-version": LABEL_CATEGORIES_DOCUMENT_VERSION,
+        "document-version": task.label_categories_document_version,
         "labels": [{"label": label} for label in labels],
     }
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
-def _html_text(text: str) -> str:
-    """Escape text for HTML and keep it out of Liquid's reach.
-
-    The template is rendered by Liquid before the browser sees it, so `{{ ... }}` or `{% %}`
-    in instructions would be evaluated; HTML character references for the braces display
-    the same but are inert to Liquid.
-    """
-    return html.escape(text, quote=True).replace("{", "&#123;").replace("}", "&#125;")
-
-
-def _html_paragraphs(text: str, indent: str) -> str:
-    """Blank-line separated paragraphs as `<p>`, single line breaks as `<br>`."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    return "\n".join(
-        f"{indent}<p>{'<br>'.join(_html_text(line.strip()) for line in p.splitlines())}</p>" for p in paragraphs
-    )
-
-
 def ui_template(settings: LabelingSettings) -> str:
-    """The worker UI: the built-in crowd-image-classifier, categories come from the PRE Lambda."""
-    return f"""<script src="{CROWD_HTML_ELEMENTS_URL}"></script>
-
-<crowd-form>
-  <crowd-image-classifier
-    name="crowd-image-classifier"
-    src="{{{{ task.input.taskObject | grant_read_access }}}}"
-    categories="{{{{ task.input.labels | to_json | escape }}}}"
-    header="{_html_text(settings.task_description)}"
-  >
-    <full-instructions header="{_html_text(settings.task_title)}">
-{_html_paragraphs(settings.full_instructions, "      ")}
-    </full-instructions>
-
-    <short-instructions>
-{_html_paragraphs(settings.short_instructions, "      ")}
-    </short-instructions>
-  </crowd-image-classifier>
-</crowd-form>
-"""
+    """The worker UI of the settings' task type (GroundTruthTask.render_ui_template)."""
+    return settings.task.ground_truth.render_ui_template(UiText(
+        title=settings.task_title,
+        description=settings.task_description,
+        short_instructions=settings.short_instructions,
+        full_instructions=settings.full_instructions,
+    ))
 
 
 # --- The API request -----------------------------------------------------------------------
@@ -703,11 +693,12 @@ def plan_labeling(
     name = resolve_job_name(settings, job_name, now=now)
     listed = resolve_images_prefix(settings, images_prefix)
     images_uri = f"s3://{settings.bucket}/{listed}"
-    selection = select_images(objects, where=images_uri)
+    ground_truth = settings.task.ground_truth
+    selection = select_images(objects, task=ground_truth, where=images_uri)
     request = build_create_labeling_job_request(settings, name, max_objects=max_objects)
     locations = LabelingLocations.for_job(settings, name)
 
-    categories = label_categories_document(settings.labels)
+    categories = label_categories_document(settings.labels, task=ground_truth)
     template = ui_template(settings).encode()
     request_document = (json.dumps(request, indent=2) + "\n").encode()
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import task_types
 from .aws_clients import client
 from .naming import MODEL_NAME_MAX, derive_name
 from .runtime import (
@@ -47,9 +48,8 @@ TRAINING_DETAIL_TYPE = "SageMaker Training Job State Change"
 TUNING_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
 FAILED_STATUSES = ("Failed", "Stopped")
 
-# What the built-in image-classification inference container accepts and answers.
-INFERENCE_CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image")
-INFERENCE_RESPONSE_TYPES = ("application/json",)
+# What the inference container accepts and answers is the algorithm's
+# (task_types.Algorithm.inference_content_types / inference_response_types).
 # Recorded on every model package (metadata and tag) so a redelivered event can find the one it
 # already made: Search filters on the tag (`Tags.<key>`, as the Filter docs define it).
 TRAINING_JOB_PROPERTY = "training-job"
@@ -66,12 +66,18 @@ class ModelSettings:
     region: str
     account: str
     job_prefix: str
+    task_type: str  # its descriptor: `task`
     role_arn: str
     image_uri: str
     register_package: bool
     package_group_name: str | None
     topic_arn: str
     tags: Mapping[str, str]
+
+    @property
+    def task(self) -> task_types.TaskType:
+        """The task type's descriptor (looked up in the registry at call time)."""
+        return task_types.task_type(self.task_type)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ModelSettings:
@@ -97,6 +103,7 @@ class ModelSettings:
             region=r.text("region"),
             account=r.text("account"),
             job_prefix=r.text("job_prefix"),
+            task_type=r.choice("task_type", task_types.names()),
             role_arn=r.text("role_arn"),
             image_uri=r.text("image_uri"),
             register_package=register,
@@ -208,8 +215,7 @@ def build_model_package_request(
         "ModelApprovalStatus": "PendingManualApproval",
         "InferenceSpecification": {
             "Containers": [{"Image": settings.image_uri, "ModelDataUrl": model_data_url}],
-            "SupportedContentTypes": list(INFERENCE_CONTENT_TYPES),
-            "SupportedResponseMIMETypes": list(INFERENCE_RESPONSE_TYPES),
+            **task_types.inference_types(settings.task),
         },
         "CustomerMetadataProperties": {TRAINING_JOB_PROPERTY: training_job_name},
         "Tags": _tags(settings, training_job_name, tuning_job_name),

@@ -2,7 +2,9 @@
 CreateHyperParameterTuningJob requests (boto3 keyword arguments). Pure: no AWS calls.
 
 The settings arrive as one JSON environment variable (`TRAINING_SETTINGS`) written by the CDK
-stack (`stacks/lambda_settings.py`); its keys are the contract between the two.
+stack (`stacks/lambda_settings.py`); its keys are the contract between the two. What depends on
+the algorithm (channels and how they are read, computed hyperparameters, tuning objective, the
+algorithm's rules) is the task type's descriptor (`task_types.py`), looked up by `task_type`.
 """
 
 from __future__ import annotations
@@ -11,26 +13,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import job_rules
+from . import job_rules, task_types
 from .naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, derive_name
 from .settings_json import SettingsError, SettingsReader, number_text, settings_reader, settings_text
 
 SETTINGS_VARIABLE = "TRAINING_SETTINGS"
 
-# Channel layout the built-in image-classification algorithm needs to read an augmented
-# manifest; anything else fails with opaque errors ("Record IO header does not start with the
-# magic number", "Got empty batch from pipe").
-SOURCE_ATTRIBUTE = "source-ref"
-CHANNELS = ("train", "validation")
-INPUT_MODE = "Pipe"
-CONTENT_TYPE = "application/x-recordio"
-RECORD_WRAPPER = "RecordIO"
+# The files StartTraining writes for the split (manifests.split_manifest), read by the
+# algorithm's first (training) and second (validation) channel. How the channels read them is
+# the algorithm's (task_types.Algorithm): a wrong layout fails with opaque errors ("Record IO
+# header does not start with the magic number", "Got empty batch from pipe").
+SPLIT_MANIFESTS = ("train.manifest", "validation.manifest")
 
-# Computed from the labeled data, so never taken from (or tuned by) the settings.
-COMPUTED_HYPERPARAMETERS = job_rules.COMPUTED_HYPERPARAMETERS
-
-# The metric the built-in image-classification algorithm emits for its validation channel.
-TUNING_OBJECTIVE = job_rules.TUNING_OBJECTIVE
 TUNING_STRATEGY = "Bayesian"
 
 RANGE_TYPES = ("continuous", "integer", "categorical")
@@ -64,6 +58,7 @@ class TrainingSettings:
     bucket: str
     prefix: str
     job_prefix: str
+    task_type: str  # its descriptor: `task`
     role_arn: str
     image_uri: str
     instance_type: str
@@ -80,6 +75,11 @@ class TrainingSettings:
     tags: Mapping[str, str]
     # The data bucket's SSE-KMS key, or None (SSE-S3). Optional in the settings JSON.
     kms_key_arn: str | None = None
+
+    @property
+    def task(self) -> task_types.TaskType:
+        """The task type's descriptor (looked up in the registry at call time)."""
+        return task_types.task_type(self.task_type)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingSettings:
@@ -126,7 +126,12 @@ def manifest_key(settings: TrainingSettings, labeling_job_name: str, file_name: 
 
 
 def channel_uri(settings: TrainingSettings, labeling_job_name: str, channel: str) -> str:
-    return f"s3://{settings.bucket}/{manifest_key(settings, labeling_job_name, f'{channel}.manifest')}"
+    """The split manifest a channel of the task type's algorithm reads (first: train, second: validation)."""
+    channels = settings.task.algorithm.channels
+    if channel not in channels:
+        raise ValueError(f"{channel!r} is not a channel of {settings.task.algorithm.title} ({', '.join(channels)})")
+    split_file = SPLIT_MANIFESTS[channels.index(channel)]
+    return f"s3://{settings.bucket}/{manifest_key(settings, labeling_job_name, split_file)}"
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -153,20 +158,21 @@ def plan_job_request(
     label_ids: Iterable[int] | None = None,
 ) -> JobRequestPlan:
     """The training (or, with tuning enabled, tuning) request for `job`, with mini_batch_size
-    clamped to the training split, checked against `job_rules`."""
+    clamped to the training split, checked against the algorithm's rules (task_types.AlgorithmRules)."""
+    rules = settings.task.algorithm.rules
     if settings.tuning.enabled:
-        request, adjustments = job_rules.clamp_tuning_request(
+        request, adjustments = rules.clamp_tuning_request(
             _tuning_job_request(settings, job, train_count=train_count), train_count=train_count
         )
-        problems = job_rules.check_tuning_request(
+        problems = rules.check_tuning_request(
             request, train_count=train_count, num_categories=len(job.categories), label_ids=label_ids
         )
         operation = "CreateHyperParameterTuningJob"
     else:
-        request, adjustments = job_rules.clamp_training_request(
+        request, adjustments = rules.clamp_training_request(
             _training_job_request(settings, job, train_count=train_count), train_count=train_count
         )
-        problems = job_rules.check_training_request(
+        problems = rules.check_training_request(
             request, train_count=train_count, num_categories=len(job.categories), label_ids=label_ids
         )
         operation = "CreateTrainingJob"
@@ -178,7 +184,7 @@ def build_training_job_request(
 ) -> dict[str, Any]:
     """`CreateTrainingJob` arguments for the train/validation manifests of `job`, with
     mini_batch_size clamped to the training split (`plan_job_request` also says what changed)."""
-    request, _ = job_rules.clamp_training_request(
+    request, _ = settings.task.algorithm.rules.clamp_training_request(
         _training_job_request(settings, job, train_count=train_count), train_count=train_count
     )
     return request
@@ -189,7 +195,7 @@ def build_tuning_job_request(
 ) -> dict[str, Any]:
     """`CreateHyperParameterTuningJob` arguments for the train/validation manifests of `job`,
     with mini_batch_size clamped to the training split."""
-    request, _ = job_rules.clamp_tuning_request(
+    request, _ = settings.task.algorithm.rules.clamp_tuning_request(
         _tuning_job_request(settings, job, train_count=train_count), train_count=train_count
     )
     return request
@@ -201,11 +207,11 @@ def _training_job_request(
     name = training_job_name(job.name)
     request: dict[str, Any] = {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": settings.image_uri, "TrainingInputMode": INPUT_MODE},
+        "AlgorithmSpecification": _algorithm_specification(settings),
         "RoleArn": settings.role_arn,
         "HyperParameters": {
             **settings.hyperparameters,
-            **_computed_hyperparameters(job, train_count),
+            **_computed_hyperparameters(settings, job, train_count),
         },
         **_job_definition(settings, job),
         "Tags": _tags(settings, job),
@@ -223,8 +229,8 @@ def _tuning_job_request(
     tuned = {parameter.name for parameter in tuning.ranges}
     static = {key: value for key, value in settings.hyperparameters.items() if key not in tuned}
     definition: dict[str, Any] = {
-        "StaticHyperParameters": {**static, **_computed_hyperparameters(job, train_count)},
-        "AlgorithmSpecification": {"TrainingImage": settings.image_uri, "TrainingInputMode": INPUT_MODE},
+        "StaticHyperParameters": {**static, **_computed_hyperparameters(settings, job, train_count)},
+        "AlgorithmSpecification": _algorithm_specification(settings),
         "RoleArn": settings.role_arn,
         **_job_definition(settings, job),
     }
@@ -234,7 +240,7 @@ def _tuning_job_request(
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
             "Strategy": TUNING_STRATEGY,
-            "HyperParameterTuningJobObjective": dict(TUNING_OBJECTIVE),
+            "HyperParameterTuningJobObjective": settings.task.algorithm.tuning_objective.to_request(),
             "ResourceLimits": {
                 "MaxNumberOfTrainingJobs": tuning.max_jobs,
                 "MaxParallelTrainingJobs": tuning.max_parallel_jobs,
@@ -270,18 +276,22 @@ def skip_reason(settings: TrainingSettings, summary: Mapping[str, Any]) -> str |
         validated = [entry["label"] for entry in summary["classes"] if entry["validation"]]
         if len(validated) < 2:
             single = [entry["label"] for entry in summary["classes"] if entry["train"] and not entry["validation"]]
+            noun = settings.task.ground_truth.object_noun
             problems.append(
                 f"only {len(validated)} class(es) ({', '.join(validated) or 'none'}) have the 2 labeled objects "
                 "needed to put one in training and one in validation, and validation on fewer than 2 classes "
-                "cannot show whether the model tells classes apart; label at least 2 images of each of at least "
-                f"2 classes (classes with a single image: {', '.join(single) or 'none'})"
+                f"cannot show whether the model tells classes apart; label at least 2 {noun}s of each of at least "
+                f"2 classes (classes with a single {noun}: {', '.join(single) or 'none'})"
             )
     return "; ".join(problems) or None
 
 
-def _computed_hyperparameters(job: LabelingJob, train_count: int) -> dict[str, str]:
-    # SageMaker hyperparameters are strings on the wire, whatever the algorithm parses them as.
-    return {"num_classes": str(len(job.categories)), "num_training_samples": str(train_count)}
+def _computed_hyperparameters(settings: TrainingSettings, job: LabelingJob, train_count: int) -> dict[str, str]:
+    return settings.task.algorithm.computed_values(class_count=len(job.categories), training_sample_count=train_count)
+
+
+def _algorithm_specification(settings: TrainingSettings) -> dict[str, str]:
+    return {"TrainingImage": settings.image_uri, "TrainingInputMode": settings.task.algorithm.input_mode}
 
 
 def _job_definition(settings: TrainingSettings, job: LabelingJob) -> dict[str, Any]:
@@ -299,7 +309,7 @@ def _job_definition(settings: TrainingSettings, job: LabelingJob) -> dict[str, A
         output["KmsKeyId"] = settings.kms_key_arn
         resources.update(volume_encryption(settings.instance_type, settings.kms_key_arn))
     return {
-        "InputDataConfig": [_channel(settings, job, channel) for channel in CHANNELS],
+        "InputDataConfig": [_channel(settings, job, channel) for channel in settings.task.algorithm.channels],
         "OutputDataConfig": output,
         "ResourceConfig": resources,
         "StoppingCondition": stopping,
@@ -317,20 +327,21 @@ def volume_encryption(instance_type: str, kms_key_arn: str) -> dict[str, str]:
 
 
 def _channel(settings: TrainingSettings, job: LabelingJob, channel: str) -> dict[str, Any]:
+    algorithm = settings.task.algorithm
     return {
         "ChannelName": channel,
         "DataSource": {
             "S3DataSource": {
-                "S3DataType": "AugmentedManifestFile",
+                "S3DataType": algorithm.s3_data_type,
                 "S3Uri": channel_uri(settings, job.name, channel),
-                "S3DataDistributionType": "FullyReplicated",
-                # Order matters: the image first, then its label.
-                "AttributeNames": [SOURCE_ATTRIBUTE, job.label_attribute],
+                "S3DataDistributionType": algorithm.s3_data_distribution_type,
+                # Order matters: the algorithm reads the attributes in this order.
+                "AttributeNames": algorithm.attribute_names(job.label_attribute),
             }
         },
-        "ContentType": CONTENT_TYPE,
-        "RecordWrapperType": RECORD_WRAPPER,
-        "InputMode": INPUT_MODE,
+        "ContentType": algorithm.content_type,
+        "RecordWrapperType": algorithm.record_wrapper,
+        "InputMode": algorithm.input_mode,
     }
 
 
@@ -363,6 +374,9 @@ def _tags(settings: TrainingSettings, job: LabelingJob) -> list[dict[str, str]]:
 
 
 def _parse_settings(r: SettingsReader) -> TrainingSettings:
+    task = task_types.task_type(r.choice("task_type", task_types.names()))
+    # Computed from the labeled data, so never taken from (or tuned by) the settings.
+    computed = task.algorithm.computed_hyperparameter_names
     max_runtime = r.integer("max_runtime_seconds")
     spot = r.flag("spot")
     max_wait = r.integer("max_wait_seconds")
@@ -375,7 +389,7 @@ def _parse_settings(r: SettingsReader) -> TrainingSettings:
     if not 0 < fraction < 1:
         raise r.bad("validation_fraction", fraction, "a number between 0 and 1 (exclusive)")
     hyperparameters = r.string_map("hyperparameters")
-    for name in COMPUTED_HYPERPARAMETERS:
+    for name in computed:
         if name in hyperparameters:
             raise SettingsError(
                 f"{r.path}.hyperparameters.{name} must not be set: it is computed from the "
@@ -387,6 +401,7 @@ def _parse_settings(r: SettingsReader) -> TrainingSettings:
         bucket=r.text("bucket"),
         prefix=r.text("prefix", allow_empty=True),
         job_prefix=r.text("job_prefix"),
+        task_type=task.name,
         role_arn=r.text("role_arn"),
         image_uri=r.text("image_uri"),
         instance_type=r.text("instance_type"),
@@ -398,7 +413,7 @@ def _parse_settings(r: SettingsReader) -> TrainingSettings:
         validation_fraction=float(fraction),
         min_labeled_objects=r.integer("min_labeled_objects", minimum=0),
         hyperparameters=hyperparameters,
-        tuning=_parse_tuning(r.child("tuning")),
+        tuning=_parse_tuning(r.child("tuning"), computed),
         topic_arn=r.text("topic_arn"),
         tags=r.string_map("tags"),
         kms_key_arn=_optional_kms_key_arn(r),
@@ -412,7 +427,7 @@ def _optional_kms_key_arn(r: SettingsReader) -> str | None:
     return value
 
 
-def _parse_tuning(r: SettingsReader) -> TuningSettings:
+def _parse_tuning(r: SettingsReader, computed: tuple[str, ...]) -> TuningSettings:
     enabled = r.flag("enabled")
     max_jobs = r.integer("max_jobs")
     max_parallel = r.integer("max_parallel_jobs")
@@ -422,7 +437,7 @@ def _parse_tuning(r: SettingsReader) -> TuningSettings:
         )
     ranges_reader = r.child("ranges")
     ranges = tuple(
-        _parse_range(name, ranges_reader.child(name)) for name in sorted(ranges_reader.data)
+        _parse_range(name, ranges_reader.child(name), computed) for name in sorted(ranges_reader.data)
     )
     if enabled and not ranges:
         raise SettingsError(f"{r.path}.ranges is empty: tuning needs at least one range")
@@ -435,8 +450,8 @@ def _parse_tuning(r: SettingsReader) -> TuningSettings:
     )
 
 
-def _parse_range(name: str, r: SettingsReader) -> ParameterRange:
-    if name in COMPUTED_HYPERPARAMETERS:
+def _parse_range(name: str, r: SettingsReader, computed: tuple[str, ...]) -> ParameterRange:
+    if name in computed:
         raise SettingsError(f"{r.path} cannot be tuned: it is computed from the labeled data")
     kind = r.choice("type", RANGE_TYPES)
     if kind == "categorical":

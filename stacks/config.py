@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from lambdas import job_rules, workforces
+from lambdas import job_rules, task_types, workforces
+from lambdas.task_types import TaskType
 from lambdas.workforces import WorkforceKind, WorkforcePolicy
 from stacks import notebook_platforms, regions
 
@@ -33,7 +34,6 @@ ENVIRONMENTS_KEY = "environments"
 # Limits with their reasons.
 MAX_BUCKET_NAME_LENGTH = 63  # S3 bucket naming rules
 MAX_JOB_PREFIX_LENGTH = 23  # tuning job names (<= 32) keep 23 characters before their hash
-MAX_LABELS = 30  # Ground Truth image classification accepts at most 30 categories
 MAX_IDLE_MINUTES = 24 * 60
 MAX_LABELING_TASK_SECONDS = 8 * 60 * 60  # TaskTimeLimitInSeconds upper bound (API model)
 MAX_TRAINING_RUNTIME_SECONDS = 28 * 24 * 60 * 60  # CreateTrainingJob limit
@@ -203,6 +203,8 @@ class WorkflowConfig:
     tuning: TuningConfig
     model: ModelConfig
     alerts: AlertsConfig
+    # A registered task type's name (lambdas/task_types.py); its descriptor: `task`.
+    task_type: str
     # Local-emulator target only (`make demo`): see app.py. Never set for a real account.
     local_emulator: bool = field(default=False)
 
@@ -213,6 +215,11 @@ class WorkflowConfig:
     @property
     def stack_prefix(self) -> str:
         return self.env_name
+
+    @property
+    def task(self) -> TaskType:
+        """The task type's descriptor (looked up in the registry at call time)."""
+        return task_types.task_type(self.task_type)
 
 
 # --------------------------------------------------------------------------- loading
@@ -277,12 +284,15 @@ def _read_workflow(r: _Reader, local_emulator: bool) -> WorkflowConfig | None:
                       allowed="an S3 key prefix without leading or trailing '/' (letters, digits, - _ . / ...)")
     tags = r.string_map("tags", key_pattern=_TAG_KEY)
     log_retention = r.choice("log_retention_days", LOG_RETENTION_DAYS)
+    # What labels and what trains: read first, the labeling and training checks are the task type's.
+    task_type = r.choice("task_type", task_types.names())
+    task = task_types.task_type(task_type)  # choice() falls back to a registered name after reporting
     bucket = _read_bucket(r.section("bucket"), account, region)
     notebook = _read_notebook(r.section("notebook"))
-    labeling = _read_labeling(r.section("labeling"))
+    labeling = _read_labeling(r.section("labeling"), task)
     workforce = _read_workforce(r.section("workforce"), region)
-    training = _read_training(r.section("training"))
-    tuning = _read_tuning(r.section("tuning"), training)
+    training = _read_training(r.section("training"), task)
+    tuning = _read_tuning(r.section("tuning"), training, task)
     model = _read_model(r.section("model"))
     alerts = _read_alerts(r.section("alerts"))
     # The bound depends on the kind (workforces.py): checked once both sections are read.
@@ -296,7 +306,7 @@ def _read_workflow(r: _Reader, local_emulator: bool) -> WorkflowConfig | None:
         env_name=env_name, account=account, region=region, prefix=prefix, tags=tags,
         log_retention_days=log_retention, bucket=bucket, notebook=notebook, labeling=labeling,
         workforce=workforce, training=training, tuning=tuning, model=model, alerts=alerts,
-        local_emulator=local_emulator,
+        task_type=task_type, local_emulator=local_emulator,
     )
 
 
@@ -368,7 +378,7 @@ def _read_platform(r: _Reader) -> str:
     return value if value in PLATFORM_IDENTIFIERS else PLATFORM_IDENTIFIERS[-1]
 
 
-def _read_labeling(r: _Reader) -> LabelingConfig:
+def _read_labeling(r: _Reader, task: TaskType) -> LabelingConfig:
     # Lowercase: SageMaker writes job names lowercased into ARNs, and the training trigger
     # matches the labeling job ARN by prefix.
     job_prefix = r.string("job_prefix", pattern=_JOB_PREFIX,
@@ -383,10 +393,13 @@ def _read_labeling(r: _Reader) -> LabelingConfig:
         r.problems.append(f"{r.path}.label_attribute = {attribute!r} must not end in '-metadata' "
                           "(Ground Truth reserves that suffix for the label's metadata)")
     labels = r.string_list("labels")
-    if len(labels) < 2:
-        r.problems.append(f"{r.path}.labels = {labels!r}: image classification needs at least 2 labels")
-    if len(labels) > MAX_LABELS:
-        r.problems.append(f"{r.path}.labels has {len(labels)} labels; Ground Truth allows at most {MAX_LABELS}")
+    ground_truth = task.ground_truth
+    if len(labels) < ground_truth.min_labels:
+        r.problems.append(f"{r.path}.labels = {labels!r}: {ground_truth.title} needs at least "
+                          f"{ground_truth.min_labels} labels")
+    if len(labels) > ground_truth.max_labels:
+        r.problems.append(f"{r.path}.labels has {len(labels)} labels; Ground Truth allows at most "
+                          f"{ground_truth.max_labels} for {ground_truth.title}")
     duplicates = sorted({x for x in labels if [y.casefold() for y in labels].count(x.casefold()) > 1})
     if duplicates:
         r.problems.append(f"{r.path}.labels contains duplicates {duplicates!r}; each label must be unique")
@@ -506,7 +519,7 @@ def _read_price(r: _Reader, value: Any, policy: WorkforcePolicy) -> Decimal | No
     return next(p for p in prices if p == price)
 
 
-def _read_training(r: _Reader) -> TrainingConfig:
+def _read_training(r: _Reader, task: TaskType) -> TrainingConfig:
     instance_type = r.string("instance_type", pattern=_INSTANCE_TYPE,
                              allowed="a SageMaker instance type such as ml.g4dn.xlarge")
     spot = r.boolean("spot")
@@ -515,13 +528,11 @@ def _read_training(r: _Reader) -> TrainingConfig:
     if spot and wait < runtime:
         r.problems.append(f"{r.path}.max_wait_seconds = {wait} must be >= max_runtime_seconds = {runtime} "
                           "with managed spot training")
-    # Digits too: beta_1 and beta_2 are documented names. Which names exist is job_rules' call.
+    # Digits too: beta_1 and beta_2 are documented names. Which names exist is the algorithm's rules' call.
     hyperparameters = r.string_map("hyperparameters", key_pattern=re.compile(r"^[a-z0-9_]{1,64}$"), coerce=True)
-    for reserved in job_rules.COMPUTED_HYPERPARAMETERS:
-        if reserved in hyperparameters:
-            r.problems.append(f"{r.path}.hyperparameters.{reserved} is computed from the labeled data; "
-                              "remove it from the config")
-    r.problems.extend(job_rules.check_training_config(
+    r.problems.extend(task_types.computed_hyperparameter_problems(hyperparameters, task,
+                                                                  path=f"{r.path}.hyperparameters"))
+    r.problems.extend(task.algorithm.rules.check_training_config(
         instance_type=instance_type if _INSTANCE_TYPE.match(instance_type) else None,  # else reported above
         hyperparameters=hyperparameters, path=r.path))
     config = TrainingConfig(
@@ -539,7 +550,7 @@ def _read_training(r: _Reader) -> TrainingConfig:
     return config
 
 
-def _read_tuning(r: _Reader, training: TrainingConfig | None) -> TuningConfig:
+def _read_tuning(r: _Reader, training: TrainingConfig | None, task: TaskType) -> TuningConfig:
     max_jobs = r.integer("max_jobs", 1, 500)
     parallel = r.integer("max_parallel_jobs", 1, 100)
     if parallel > max_jobs:
@@ -563,8 +574,9 @@ def _read_tuning(r: _Reader, training: TrainingConfig | None) -> TuningConfig:
                 sub.problems.append(f"{sub.path}: {scaling} scaling needs min > 0 (got {low})")
             ranges[name] = ParameterRange(type=kind, min=low, max=high, scaling=scaling)
         sub.finish()
-    # Against IC-tuning.html whether or not tuning is enabled: enabling it must not be when they fail.
-    r.problems.extend(job_rules.check_tuning_config(
+    # Against the algorithm's tuning rules whether or not tuning is enabled: enabling it must not be
+    # when they fail.
+    r.problems.extend(task.algorithm.rules.check_tuning_config(
         {name: job_rules.TunableRange(p.type, p.min, p.max, p.values) for name, p in ranges.items()},
         path=ranges_reader.path))
     enabled = r.boolean("enabled")

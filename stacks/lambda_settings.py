@@ -111,4 +111,6 @@ def _common(config: WorkflowConfig, deployment: Deployment) -> dict[str, Any]:
         "job_prefix": config.labeling.job_prefix,
         "role_arn": deployment.role_arn,
         "tags": {**config.tags, "workflow-env": config.env_name},
+        # The task type's name; each Lambda looks its descriptor up (lambdas/task_types.py).
+        "task_type": config.task_type,
     }

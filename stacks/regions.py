@@ -1,13 +1,16 @@
-"""Regional facts about Ground Truth and SageMaker, in one place (see AWS_FACTS.md).
+"""Regional facts about Ground Truth and SageMaker, in one place (see docs/task-types.md).
 
-Ground Truth's built-in pre-annotation and consolidation Lambdas are owned by a
-per-region AWS account and exist in these 12 regions only; nowhere else can a built-in
-image-classification labeling job run.
+Ground Truth's built-in pre-annotation and consolidation Lambdas are owned by a per-region AWS
+account and exist in these 12 regions only; nowhere else can a labeling job of a built-in task
+type run. The account is Ground Truth's, the same for every built-in task type (the API
+reference lists PRE-ImageMultiClass, PRE-TextMultiClass, ... under the same account per region);
+the function names are the task type's (`lambdas/task_types.py`).
 """
 
 from __future__ import annotations
 
 from lambdas import workforces
+from lambdas.task_types import GroundTruthTask
 
 GROUND_TRUTH_LAMBDA_ACCOUNTS: dict[str, str] = {
     "us-east-1": "432418664414",
@@ -25,13 +28,14 @@ GROUND_TRUTH_LAMBDA_ACCOUNTS: dict[str, str] = {
 }
 GROUND_TRUTH_REGIONS: tuple[str, ...] = tuple(sorted(GROUND_TRUTH_LAMBDA_ACCOUNTS))
 
-# Built-in single-label image classification.
-PRE_LAMBDA_NAME = "PRE-ImageMultiClass"
-ACS_LAMBDA_NAME = "ACS-ImageMultiClass"
-
 
 def ground_truth_lambda_arn(region: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{GROUND_TRUTH_LAMBDA_ACCOUNTS[region]}:function:{name}"
+
+
+def ground_truth_lambda_arns(region: str, task: GroundTruthTask) -> tuple[str, str]:
+    """The task type's built-in (PRE, ACS) Lambda ARNs in `region` (a Ground Truth region)."""
+    return ground_truth_lambda_arn(region, task.pre_lambda_name), ground_truth_lambda_arn(region, task.acs_lambda_name)
 
 
 def public_workteam_arn(region: str) -> str:

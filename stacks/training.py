@@ -17,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lambdas import job_rules
+from lambdas.task_types import Algorithm
 from stacks import algorithm_images
 from stacks.alerts import LABELING_STATE_CHANGE, Alerts, labeling_job_arn_prefix
 from stacks.config import WorkflowConfig
@@ -34,18 +35,20 @@ MAX_EVENT_AGE = Duration.hours(6)
 
 
 class AlgorithmImage:
-    """The built-in image-classification image for the deployment region (SDK-generated table),
+    """The task type's built-in algorithm image for the deployment region (SDK-generated table),
     and the execution role's right to pull it (SageMaker pulls it as that role to train and host)."""
 
-    def __init__(self, scope: Construct, region: str | None, *, execution: SageMakerExecutionRole) -> None:
+    def __init__(self, scope: Construct, region: str | None, *, algorithm: Algorithm,
+                 execution: SageMakerExecutionRole) -> None:
         if region is not None:
-            self.uri = algorithm_images.image_uri(region)  # unsupported region -> clear ValueError
-            self.repository_arn = algorithm_images.repository_arn(region)
+            self.uri = algorithm_images.image_uri(region, algorithm)  # unsupported region -> clear ValueError
+            self.repository_arn = algorithm_images.repository_arn(region, algorithm)
         else:
-            mapping = CfnMapping(scope, "AlgorithmImages", mapping=algorithm_images.mapping_table())
+            mapping = CfnMapping(scope, "AlgorithmImages", mapping=algorithm_images.mapping_table(algorithm))
             self.uri = mapping.find_in_map(Aws.REGION, "uri")
             account = mapping.find_in_map(Aws.REGION, "account")
-            self.repository_arn = f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{account}:repository/image-classification"
+            # The repository is named after the algorithm (Algorithm.name; a unit test checks the table).
+            self.repository_arn = f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{account}:repository/{algorithm.name}"
         pull = iam.Policy(scope, "PullAlgorithmImage", roles=[execution.role], statements=[
             iam.PolicyStatement(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
                                          "ecr:BatchCheckLayerAvailability"],
@@ -73,7 +76,7 @@ class Training(Construct):
         super().__init__(scope, id_)
         prefix, job_prefix = config.prefix, config.labeling.job_prefix
         topic_arn = alerts.topic.topic_arn
-        self.image = image = AlgorithmImage(self, region, execution=execution)
+        self.image = image = AlgorithmImage(self, region, algorithm=config.task.algorithm, execution=execution)
 
         key_arn = config.bucket.kms_key_arn
         if key_arn and not job_rules.has_local_instance_storage(config.training.instance_type):

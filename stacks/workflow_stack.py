@@ -40,7 +40,7 @@ class WorkflowStack(Stack):
                 bucket_name=bucket.bucket_name,
                 prefix=config.prefix,
             )
-        self.workforce = Workforce(self, "Workforce", config=config.workforce,
+        self.workforce = Workforce(self, "Workforce", config=config.workforce, task=config.task.ground_truth,
                                    name_prefix=f"{config.labeling.job_prefix}-{config.env_name}", region=region,
                                    existing_user_pool_id=config.workforce.existing_user_pool_id,
                                    existing_app_client_id=config.workforce.existing_app_client_id)

@@ -11,9 +11,10 @@ comes from (`WorkteamSource`), never by comparing the kind's name:
   `workflow.workforce.worker_emails` entry, the private `AWS::SageMaker::Workforce` bound to
   the pool and an `AWS::SageMaker::Workteam` made of the group.
 
-Every kind also needs the region's built-in image-classification Lambdas
-(`PRE-ImageMultiClass`, `ACS-ImageMultiClass`), owned by a per-region AWS account that exists
-in 12 regions only (`regions.GROUND_TRUTH_LAMBDA_ACCOUNTS`).
+Every kind also needs the region's built-in pre-annotation and consolidation Lambdas of the
+task type (their names are the task type's `GroundTruthTask`, `lambdas/task_types.py`), owned by
+a per-region Ground Truth account that exists in 12 regions only
+(`regions.GROUND_TRUTH_LAMBDA_ACCOUNTS`).
 
 AWS quirks this construct works around, with their consequences:
 
@@ -57,6 +58,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from lambdas import workforces
+from lambdas.task_types import GroundTruthTask
 from lambdas.workforces import WorkteamSource
 from stacks import nag, regions
 from stacks.config import WorkforceConfig
@@ -125,8 +127,8 @@ class Workforce(Construct):
 
     Attributes:
         workteam_arn: the work team labeling jobs are sent to (token or literal).
-        pre_lambda_arn / acs_lambda_arn: `PRE-ImageMultiClass` / `ACS-ImageMultiClass` of the
-            deployment region.
+        pre_lambda_arn / acs_lambda_arn: the task type's built-in pre-annotation and consolidation
+            Lambdas of the deployment region.
         portal_url: the private labeling portal (`https://<Workforce SubDomain>`) when this
             construct creates the private workforce; None otherwise.
     """
@@ -142,6 +144,7 @@ class Workforce(Construct):
         id_: str,
         *,
         config: WorkforceConfig,
+        task: GroundTruthTask,
         name_prefix: str,
         region: str | None,
         existing_user_pool_id: str | None = None,
@@ -164,7 +167,7 @@ class Workforce(Construct):
                              f"{' or '.join(map(repr, workforces.kinds_where(workforces.EXISTING_USER_POOL_ID)))} "
                              "with workflow.workforce.existing_workforce_name")
 
-        self.pre_lambda_arn, self.acs_lambda_arn = self._lambda_arns(region)
+        self.pre_lambda_arn, self.acs_lambda_arn = self._lambda_arns(region, task)
         self.portal_url = None
         self.user_pool_id: str | None = None  # private only
         self.workforce_name: str | None = None  # private only
@@ -198,18 +201,17 @@ class Workforce(Construct):
 
     # ------------------------------------------------------------------ built-in Lambdas
 
-    def _lambda_arns(self, region: str | None) -> tuple[str, str]:
+    def _lambda_arns(self, region: str | None, task: GroundTruthTask) -> tuple[str, str]:
         if region is not None:
-            return (regions.ground_truth_lambda_arn(region, regions.PRE_LAMBDA_NAME),
-                    regions.ground_truth_lambda_arn(region, regions.ACS_LAMBDA_NAME))
+            return regions.ground_truth_lambda_arns(region, task)
         # Environment-agnostic: resolved at deploy time. An unsupported region fails there
         # with "Fn::FindInMap - Key not found in Mapping" (see the module docstring).
         mapping = CfnMapping(self, "GroundTruthLambdaAccounts", mapping={
             name: {_MAPPING_ACCOUNT_KEY: account} for name, account in regions.GROUND_TRUTH_LAMBDA_ACCOUNTS.items()
         })
         account = mapping.find_in_map(Aws.REGION, _MAPPING_ACCOUNT_KEY)
-        return (f"arn:aws:lambda:{Aws.REGION}:{account}:function:{regions.PRE_LAMBDA_NAME}",
-                f"arn:aws:lambda:{Aws.REGION}:{account}:function:{regions.ACS_LAMBDA_NAME}")
+        return (f"arn:aws:lambda:{Aws.REGION}:{account}:function:{task.pre_lambda_name}",
+                f"arn:aws:lambda:{Aws.REGION}:{account}:function:{task.acs_lambda_name}")
 
     # ------------------------------------------------------------------ private team
 

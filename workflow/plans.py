@@ -151,7 +151,7 @@ def read_key_list(path: Path) -> ImageListing:
             buckets.add(bucket)
         else:
             key = line.lstrip("/")
-        objects.append((key, 0))  # sizes unknown: the 40 MB check cannot apply
+        objects.append((key, 0))  # sizes unknown: the size check cannot apply
     if len(buckets) > 1:
         raise UsageError(f"{path} names several buckets ({', '.join(sorted(buckets))}); "
                          "a labeling job reads its images from the workflow bucket only")
@@ -200,12 +200,13 @@ def plan_labeling(
     """
     deployment = dry_run.deployment
     team, team_note = workteam_arn(config, deployment)
+    pre_lambda_arn, acs_lambda_arn = regions.ground_truth_lambda_arns(deployment.region, config.task.ground_truth)
     settings_data = labeling_settings(
         config,
         deployment,
         workteam_arn=team,
-        pre_lambda_arn=regions.ground_truth_lambda_arn(deployment.region, regions.PRE_LAMBDA_NAME),
-        acs_lambda_arn=regions.ground_truth_lambda_arn(deployment.region, regions.ACS_LAMBDA_NAME),
+        pre_lambda_arn=pre_lambda_arn,
+        acs_lambda_arn=acs_lambda_arn,
     )
     settings = lr.LabelingSettings.from_mapping(settings_data, source="LABELING_SETTINGS (built from the config)")
     plan = lr.plan_labeling(
@@ -218,7 +219,9 @@ def plan_labeling(
     )
     notes = [*dry_run.placeholders, *([team_note] if team_note else [])]
     if not listing.sizes_known:
-        notes.append("object sizes are unknown (key list): the 40 MB image limit was not checked")
+        task = config.task.ground_truth
+        notes.append(f"object sizes are unknown (key list): the {task.max_object_bytes / 1_000_000:g} MB "
+                     f"{task.object_noun} limit was not checked")
     return plan, tuple(notes)
 
 
@@ -359,7 +362,7 @@ def plan_training(
     # Only alerts use the topic; it appears in no request.
     topic_arn = f"arn:aws:sns:{deployment.region}:{deployment.account}:{PLACEHOLDER_TOPIC_NAME}"
     try:
-        image = algorithm_images.image_uri(deployment.region)
+        image = algorithm_images.image_uri(deployment.region, config.task.algorithm)
     except ValueError as error:
         raise UsageError(str(error)) from error
     try:

@@ -275,7 +275,8 @@ def permission_table(deployment: Deployment) -> dict[str, tuple[Call, ...]]:
         Call("s3:GetObject", obj("models", training, "output", "model.tar.gz"),
              "let SageMaker read the model artifact (CreateModel)"),
         Call("s3:PutObject", obj("checkpoints", training, "checkpoint"), "let spot training write checkpoints"),
-        *(Call(action, algorithm_images.repository_arn(region), "let SageMaker pull the algorithm image")
+        *(Call(action, algorithm_images.repository_arn(region, config.task.algorithm),
+               "let SageMaker pull the algorithm image")
           for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")),
         Call("ecr:GetAuthorizationToken", "*", "let SageMaker sign in to ECR"),
         Call("logs:CreateLogStream", log_stream, "let training write its logs"),

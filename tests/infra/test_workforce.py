@@ -146,7 +146,8 @@ def synth(case: str) -> Synthesized:
     overrides, region, extra = CASES[case]
     context, config = config_for(overrides, region)
     app, stack = test_app(context, region)
-    workforce = Workforce(stack, "Workforce", config=config.workforce, name_prefix=name_prefix(config),
+    workforce = Workforce(stack, "Workforce", config=config.workforce, task=config.task.ground_truth,
+                          name_prefix=name_prefix(config),
                           region=config.region, **extra)
     cdk.CfnOutput(stack, "TestWorkteamArn", value=workforce.workteam_arn)
     cdk.CfnOutput(stack, "TestPreLambdaArn", value=workforce.pre_lambda_arn)
@@ -217,7 +218,8 @@ def test_unsupported_region_fails_at_synth_listing_the_supported_ones() -> None:
     context, config = config_for({}, None)
     _, stack = test_app(context, None)
     with pytest.raises(ValueError, match="'eu-north-1'") as raised:
-        Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="eu-north-1")
+        Workforce(stack, "Workforce", config=config.workforce, task=config.task.ground_truth,
+                  name_prefix="gt", region="eu-north-1")
     assert all(region in str(raised.value) for region in regions.GROUND_TRUTH_REGIONS)
 
 
@@ -251,7 +253,8 @@ def test_a_registered_kind_whose_team_comes_from_the_config_needs_no_stack_code(
     context, config = config_for({"workflow.workforce.type": "vendor", "workflow.workforce.price_usd": None,
                                   "workflow.workforce.workteam_arn": team}, "us-east-1")
     app, stack = test_app(context, "us-east-1")
-    workforce = Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="us-east-1")
+    workforce = Workforce(stack, "Workforce", config=config.workforce, task=config.task.ground_truth,
+                          name_prefix="gt", region="us-east-1")
     raw = app.synth().get_stack_by_name("WorkforceTest").template
     assert workforce.workteam_arn == team and workforce.portal_url is None
     assert set(raw["Resources"]) == {PLACEHOLDER}
@@ -471,14 +474,16 @@ def test_joining_an_existing_workforce_needs_its_pool_and_client() -> None:
                                   "workflow.workforce.existing_app_client_id": EXISTING_CLIENT_ID}, "us-east-1")
     _, stack = test_app(context, "us-east-1")
     with pytest.raises(ValueError, match="describe-workforce --workforce-name default"):
-        Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="us-east-1")
+        Workforce(stack, "Workforce", config=config.workforce, task=config.task.ground_truth,
+                  name_prefix="gt", region="us-east-1")
 
 
 def test_existing_pool_arguments_without_existing_workforce_name_are_rejected() -> None:
     context, config = config_for(PRIVATE, "us-east-1")
     _, stack = test_app(context, "us-east-1")
     with pytest.raises(ValueError, match="apply only to"):
-        Workforce(stack, "Workforce", config=config.workforce, name_prefix="gt", region="us-east-1",
+        Workforce(stack, "Workforce", config=config.workforce, task=config.task.ground_truth,
+                  name_prefix="gt", region="us-east-1",
                   existing_user_pool_id=EXISTING_POOL_ID, existing_app_client_id=EXISTING_CLIENT_ID)
 
 

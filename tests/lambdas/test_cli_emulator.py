@@ -95,8 +95,8 @@ def deployed(emulator: Emulator) -> Deployed:
         project.config,
         Deployment(account=ACCOUNT, region=REGION, bucket=bucket, role_arn=f"arn:aws:iam::{ACCOUNT}:role/Exec"),
         workteam_arn=regions.public_workteam_arn(REGION),
-        pre_lambda_arn=regions.ground_truth_lambda_arn(REGION, regions.PRE_LAMBDA_NAME),
-        acs_lambda_arn=regions.ground_truth_lambda_arn(REGION, regions.ACS_LAMBDA_NAME),
+        pre_lambda_arn=regions.ground_truth_lambda_arn(REGION, project.config.task.ground_truth.pre_lambda_name),
+        acs_lambda_arn=regions.ground_truth_lambda_arn(REGION, project.config.task.ground_truth.acs_lambda_name),
     )
     function = f"{env}-StartLabeling"
     client(emulator, "lambda").create_function(

@@ -39,6 +39,7 @@ SETTINGS: dict[str, Any] = {
     "region": REGION,
     "account": ACCOUNT,
     "job_prefix": "gt-demo",
+    "task_type": "image-classification",
     "role_arn": ROLE,
     "image_uri": IMAGE,
     "register_package": False,

@@ -38,6 +38,7 @@ SETTINGS: dict[str, Any] = {
     "bucket": "sagemaker-us-east-1-123456789012",
     "prefix": "ground-truth-demo",
     "job_prefix": "gt-demo",
+    "task_type": "image-classification",
     "role_arn": "arn:aws:iam::123456789012:role/Exec",
     "image_uri": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
     "instance_type": "ml.p3.2xlarge",
@@ -95,7 +96,7 @@ def settings_with(**changes: Any) -> TrainingSettings:
 
 
 def expected_channel(channel: str) -> dict[str, Any]:
-    """A channel written out by hand from AWS_FACTS.md, not computed."""
+    """A channel written out by hand from docs/algorithm-rules.md, not computed."""
     return {
         "ChannelName": channel,
         "DataSource": {

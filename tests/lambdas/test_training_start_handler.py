@@ -191,6 +191,7 @@ def training_settings(bucket: str, topic_arn: str) -> dict[str, Any]:
         "bucket": bucket,
         "prefix": "ground-truth-demo",
         "job_prefix": "gt-demo",
+        "task_type": "image-classification",
         "role_arn": f"arn:aws:iam::{ACCOUNT}:role/Exec",
         "image_uri": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
         "instance_type": "ml.p3.2xlarge",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -16,19 +17,37 @@ import pytest
 from aws_cdk import App, Aws, CfnMapping, CfnOutput, CfnWaitConditionHandle, Stack
 from aws_cdk.assertions import Template
 
+from lambdas import task_types
+from lambdas.task_types import IMAGE_CLASSIFICATION
 from stacks import algorithm_images
-from stacks.algorithm_images import (
-    ALGORITHM,
-    TABLE_PATH,
-    image_uri,
-    mapping_table,
-    partition,
-    registry_account,
-    repository_arn,
-    supported_regions,
-)
+from stacks.algorithm_images import partition, table_path
 from stacks.regions import GROUND_TRUTH_LAMBDA_ACCOUNTS, GROUND_TRUTH_REGIONS
 from tools import generate_algorithm_images as generator
+
+# The table of the built-in image-classification task type's algorithm.
+IC = IMAGE_CLASSIFICATION.algorithm
+ALGORITHM = IC.name
+TABLE_PATH = table_path(IC)
+
+
+def image_uri(region: str) -> str:
+    return algorithm_images.image_uri(region, IC)
+
+
+def registry_account(region: str) -> str:
+    return algorithm_images.registry_account(region, IC)
+
+
+def repository_arn(region: str) -> str:
+    return algorithm_images.repository_arn(region, IC)
+
+
+def supported_regions() -> tuple[str, ...]:
+    return algorithm_images.supported_regions(IC)
+
+
+def mapping_table() -> dict[str, dict[str, str]]:
+    return algorithm_images.mapping_table(IC)
 
 # ECR's DNS suffix per partition (botocore's endpoint data); anything else is a surprise to look at.
 DNS_SUFFIXES = {
@@ -176,4 +195,33 @@ def test_committed_table_matches_the_sdk() -> None:
     # Independently of the generator, the call the docs give, for the regions this workflow uses.
     for region in GROUND_TRUTH_REGIONS:
         assert image_uris.retrieve(ALGORITHM, region) == image_uri(region)
-    assert algorithm_images.generated_by() == expected["generated_by"]
+    assert algorithm_images.generated_by(IC) == expected["generated_by"]
+
+
+def test_the_descriptor_names_the_table_the_generator_writes() -> None:
+    # `make images` rewrites the file the image-classification descriptor reads, for its algorithm.
+    assert generator.TABLE_PATH == TABLE_PATH
+    assert generator.ALGORITHM == IC.name == "image-classification"
+
+
+@pytest.mark.parametrize("region", sorted(json.loads(TABLE_PATH.read_text(encoding="utf-8"))["images"]))
+def test_the_repository_is_named_after_the_algorithm(region: str) -> None:
+    # The environment-agnostic stack builds the repository ARN from Algorithm.name (stacks/training.py).
+    assert algorithm_images.repository_name(region, IC) == IC.name
+
+
+def test_another_algorithm_reads_its_own_table(tmp_path: Any) -> None:
+    table = tmp_path / "blazingtext_images.json"
+    table.write_text(json.dumps({"algorithm": "blazingtext", "generated_by": "sagemaker-core 2.27.0", "images": {
+        "us-east-1": "811284229777.dkr.ecr.us-east-1.amazonaws.com/blazingtext:1"}}), encoding="utf-8")
+    other = replace(IC, name="blazingtext", image_table=str(table))  # an absolute path is used as is
+    assert algorithm_images.image_uri("us-east-1", other).endswith("/blazingtext:1")
+    assert algorithm_images.repository_arn("us-east-1", other) == (
+        "arn:aws:ecr:us-east-1:811284229777:repository/blazingtext")
+    # The image-classification table is untouched by the other algorithm's lookups.
+    assert image_uri("us-east-1").endswith("/image-classification:1")
+    with pytest.raises(ValueError, match=r"has no built-in blazingtext image in blazingtext_images\.json"):
+        algorithm_images.image_uri("eu-west-1", other)
+    with pytest.raises(ValueError, match="is for 'blazingtext', expected 'image-classification'"):
+        algorithm_images.image_uri("us-east-1", replace(IC, image_table=str(table)))
+    assert task_types.REGISTRY["image-classification"].algorithm is IC

@@ -33,12 +33,16 @@ def config(**overrides: Any) -> Any:
                        default_account=ACCOUNT, default_region=REGION)
 
 
+def lambda_arns(cfg: Any) -> dict[str, str]:
+    pre, acs = regions.ground_truth_lambda_arns(REGION, cfg.task.ground_truth)
+    return {"pre_lambda_arn": pre, "acs_lambda_arn": acs}
+
+
 def labeling(cfg: Any) -> lr.LabelingSettings:
     data = labeling_settings(
         cfg, DEPLOYMENT,
         workteam_arn=f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default",
-        pre_lambda_arn=regions.ground_truth_lambda_arn(REGION, regions.PRE_LAMBDA_NAME),
-        acs_lambda_arn=regions.ground_truth_lambda_arn(REGION, regions.ACS_LAMBDA_NAME),
+        **lambda_arns(cfg),
     )
     return lr.LabelingSettings.from_json(json.dumps(data))
 
@@ -67,8 +71,7 @@ def test_labeling_output_has_no_key_without_one() -> None:
 def test_labeling_settings_without_the_key_still_parse_and_a_bad_key_is_named() -> None:
     data = json.loads(json.dumps(labeling_settings(
         config(), DEPLOYMENT, workteam_arn=f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default",
-        pre_lambda_arn=regions.ground_truth_lambda_arn(REGION, regions.PRE_LAMBDA_NAME),
-        acs_lambda_arn=regions.ground_truth_lambda_arn(REGION, regions.ACS_LAMBDA_NAME))))
+        **lambda_arns(config()))))
     del data["kms_key_arn"]
     assert lr.LabelingSettings.from_mapping(data).kms_key_arn is None
     with pytest.raises(lr.LabelingRequestError, match=r"LABELING_SETTINGS\.kms_key_arn must be a string matching"):

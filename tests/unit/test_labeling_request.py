@@ -17,7 +17,10 @@ from botocore.stub import Stubber
 
 from lambdas import labeling_request as lr
 from lambdas.labeling_request import LabelingRequestError, LabelingSettings
+from lambdas.task_types import IMAGE_CLASSIFICATION
 from lambdas.workforces import WorkforceKind
+
+IMAGES = IMAGE_CLASSIFICATION.ground_truth
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -28,6 +31,7 @@ SETTINGS: dict[str, Any] = {
     "bucket": BUCKET,
     "prefix": "ground-truth-demo",
     "job_prefix": "gt-demo",
+    "task_type": "image-classification",
     "label_attribute": "vehicle",
     "labels": ["Airplane", "Car", "Ferry", "Helicopter", "Motorbike"],
     "task_title": "Classify the vehicle",
@@ -191,10 +195,10 @@ def test_select_images_keeps_images_in_order_and_counts_the_rest() -> None:
         ("p/images/notes.txt", 10),
         ("p/images/photo.jpg.bak", 10),
         ("p/images/scan.tiff", 10),
-        ("p/images/huge.jpg", lr.MAX_IMAGE_BYTES + 1),
-        ("p/images/just-fits.jpg", lr.MAX_IMAGE_BYTES),
+        ("p/images/huge.jpg", IMAGES.max_object_bytes + 1),
+        ("p/images/just-fits.jpg", IMAGES.max_object_bytes),
     ]
-    selection = lr.select_images(objects)
+    selection = lr.select_images(objects, task=IMAGES)
     assert selection.keys == (
         "p/images/b.JPG",
         "p/images/a.png",
@@ -206,7 +210,7 @@ def test_select_images_keeps_images_in_order_and_counts_the_rest() -> None:
 
 def test_select_images_without_images_says_where_and_what_was_skipped() -> None:
     with pytest.raises(LabelingRequestError) as error:
-        lr.select_images([("p/images/", 0), ("p/images/readme.md", 5)], where="s3://b/p/images/")
+        lr.select_images([("p/images/", 0), ("p/images/readme.md", 5)], task=IMAGES, where="s3://b/p/images/")
     message = str(error.value)
     assert "no images in s3://b/p/images/" in message
     assert "1 folder_marker, 1 not_an_image" in message
@@ -214,7 +218,7 @@ def test_select_images_without_images_says_where_and_what_was_skipped() -> None:
 
 def test_select_images_of_nothing_fails() -> None:
     with pytest.raises(LabelingRequestError, match="no images"):
-        lr.select_images([])
+        lr.select_images([], task=IMAGES)
 
 
 def _listing(count: int, consumed: list[int]) -> Iterator[tuple[str, int]]:
@@ -225,7 +229,7 @@ def _listing(count: int, consumed: list[int]) -> Iterator[tuple[str, int]]:
 
 def test_select_images_accepts_exactly_the_job_limit() -> None:
     consumed = [0]
-    selection = lr.select_images(_listing(lr.MAX_OBJECTS_PER_JOB, consumed))
+    selection = lr.select_images(_listing(lr.MAX_OBJECTS_PER_JOB, consumed), task=IMAGES)
     assert len(selection.keys) == 100_000
     assert selection.keys[-1] == "images/099999.jpg"
 
@@ -233,7 +237,7 @@ def test_select_images_accepts_exactly_the_job_limit() -> None:
 def test_select_images_over_the_job_limit_fails_fast_naming_the_limit() -> None:
     consumed = [0]
     with pytest.raises(LabelingRequestError, match=r"more than 100,000 images .* at most 100,000"):
-        lr.select_images(_listing(250_000, consumed))
+        lr.select_images(_listing(250_000, consumed), task=IMAGES)
     # It stopped at the first image too many instead of reading the whole listing.
     assert consumed[0] == 100_001
 
@@ -345,7 +349,7 @@ def test_manifest_lines_survive_awkward_keys() -> None:
 
 
 def test_label_categories_document() -> None:
-    document = json.loads(lr.label_categories_document(["Airplane", "Car"]))
+    document = json.loads(lr.label_categories_document(["Airplane", "Car"], task=IMAGES))
     assert document == {
         "document-version": "2018-11-28",
         "labels": [{"label": "Airplane"}, {"label": "Car"}],
@@ -622,7 +626,7 @@ def test_plan_gathers_files_counts_and_request() -> None:
     assert manifest.read_bytes() == expected_manifest
     assert manifest.read_bytes() == expected_manifest  # producers can run twice (dry run, upload)
     assert json.loads(plan.file("request.json").read_bytes()) == plan.request
-    assert plan.file("label-categories.json").read_bytes() == lr.label_categories_document(settings.labels)
+    assert plan.file("label-categories.json").read_bytes() == lr.label_categories_document(settings.labels, task=IMAGES)
     assert plan.file("ui-template.liquid").read_bytes() == lr.ui_template(settings).encode()
     with pytest.raises(KeyError):
         plan.file("output.manifest")
