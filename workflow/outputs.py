@@ -24,6 +24,7 @@ START_LABELING_FUNCTION = "StartLabelingFunctionName"
 START_TRAINING_FUNCTION = "StartTrainingFunctionName"
 REGISTER_MODEL_FUNCTION = "RegisterModelFunctionName"
 ALERTS_TOPIC_ARN = "AlertsTopicArn"
+DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
 WORKTEAM_ARN = "WorkteamArn"
 # What stacks/workforce.py names it today; `workteam_arn()` accepts either.
 LABELING_WORKTEAM_ARN = "LabelingWorkteamArn"

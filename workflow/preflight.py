@@ -217,6 +217,10 @@ class Deployment:
     execution_role_arn: str
     partition: str = "aws"
     topic_arn: str | None = None
+    notebook_name: str | None = None  # the notebook's SDK and idle checker act as the execution role
+    dead_letter_queue_arn: str | None = None  # the Lambda service sends failed async events there
+    # role -> the function's log group name: the Lambda service writes the logs with the role.
+    function_log_groups: Mapping[str, str] = field(default_factory=dict)
 
 
 def sample_job_names(config: WorkflowConfig) -> dict[str, str]:
@@ -284,7 +288,16 @@ def permission_table(deployment: Deployment) -> dict[str, tuple[Call, ...]]:
         Call("cloudwatch:PutMetricData", "*", "let training publish its metrics",
              (ContextValue("cloudwatch:namespace", ("/aws/sagemaker/TrainingJobs",)),)),
         *(Call(action, key, "read and write SSE-KMS objects") for action in KEY_ACTIONS if key),
+        *(Call(action, f"arn:{p}:logs:{region}:{account}:log-group:/aws/sagemaker/TrainingJobs",
+               "let training create and read its log group") for action in ("logs:CreateLogGroup",
+                                                                              "logs:DescribeLogStreams")),
     ]
+    if deployment.notebook_name:
+        notebook = sagemaker("notebook-instance", deployment.notebook_name)
+        execution += [
+            Call("sagemaker:DescribeNotebookInstance", notebook, "the notebook SDK's get_execution_role()"),
+            Call("sagemaker:StopNotebookInstance", notebook, "the notebook's idle auto-stop"),
+        ]
     labeling_job = sagemaker("labeling-job", job)
     start_labeling = [
         Call("s3:ListBucket", bucket_arn, "list the images to label", list_prefix(f"{prefix}/images/")),
@@ -325,8 +338,24 @@ def permission_table(deployment: Deployment) -> dict[str, tuple[Call, ...]]:
         group = config.model.package_group_name or f"{config.labeling.job_prefix}-{config.env_name}-models"
         register.append(Call("sagemaker:CreateModelPackage", f"arn:{p}:sagemaker:{region}:{account}:model-package/"
                              f"{group}/1", "register a model package version"))
-    return {EXECUTION_ROLE: tuple(execution), START_LABELING: tuple(start_labeling),
-            START_TRAINING: tuple(start_training), REGISTER_MODEL: tuple(register)}
+    table = {EXECUTION_ROLE: execution, START_LABELING: start_labeling, START_TRAINING: start_training,
+             REGISTER_MODEL: register}
+    for role, log_group in deployment.function_log_groups.items():
+        stream = f"arn:{p}:logs:{region}:{account}:log-group:{log_group}:log-stream:2026/01/01/[$LATEST]0"
+        table[role] += [Call(action, stream, "let the Lambda service write the function's logs")
+                        for action in ("logs:CreateLogStream", "logs:PutLogEvents")]
+    if deployment.dead_letter_queue_arn:
+        for role in (START_TRAINING, REGISTER_MODEL):  # invoked asynchronously by EventBridge
+            table[role].append(Call("sqs:SendMessage", deployment.dead_letter_queue_arn,
+                                    "let the Lambda service keep a failed event in the dead-letter queue"))
+    return {role: tuple(calls) for role, calls in table.items()}
+
+
+def queue_arn(queue_url: str, partition: str = "aws") -> str:
+    """`https://sqs.<region>.amazonaws.com/<account>/<name>` -> the queue's ARN."""
+    parts = queue_url.rstrip("/").split("/")
+    region = parts[2].split(".")[1]
+    return f"arn:{partition}:sqs:{region}:{parts[-2]}:{parts[-1]}"
 
 
 def simulation_requests(role_arn: str, calls: Iterable[Call]) -> list[dict[str, Any]]:
@@ -521,6 +550,7 @@ class Preflight:
     bucket_reachable: bool = False
     key_grantees: set[str] | None = None
     role_arns: dict[str, str] = field(default_factory=dict)
+    log_groups: dict[str, str] = field(default_factory=dict)  # role -> its function's log group
 
     @property
     def config(self) -> WorkflowConfig:
@@ -588,9 +618,13 @@ class Preflight:
         execution_role = self.output("data", outputs.EXECUTION_ROLE_ARN)
         if self.account is None or execution_role is None:
             return None
+        queue_url = self.output("workflow", outputs.DEAD_LETTER_QUEUE_URL)
         return Deployment(config=self.config, region=self.region, account=self.account, bucket=self.bucket_name(),
                           execution_role_arn=execution_role, partition=self.partition,
-                          topic_arn=self.output("workflow", outputs.ALERTS_TOPIC_ARN))
+                          topic_arn=self.output("workflow", outputs.ALERTS_TOPIC_ARN),
+                          notebook_name=self.output("workflow", outputs.NOTEBOOK_NAME),
+                          dead_letter_queue_arn=queue_arn(queue_url, self.partition) if queue_url else None,
+                          function_log_groups=dict(self.log_groups))
 
     # --- 1. region and credentials
 
@@ -816,7 +850,11 @@ class Preflight:
             function = self.output("workflow", FUNCTION_OUTPUTS[role])
             if function is None:
                 return None
-            arn = self.client("lambda").get_function_configuration(FunctionName=function).get("Role")
+            configuration = self.client("lambda").get_function_configuration(FunctionName=function)
+            arn = configuration.get("Role")
+            log_group = (configuration.get("LoggingConfig") or {}).get("LogGroup")
+            if log_group:
+                self.log_groups[role] = str(log_group)
         if arn:
             self.role_arns[role] = str(arn)
         return arn
@@ -844,7 +882,8 @@ class Preflight:
                 raise
             yield failed(subject, "does not exist", DEPLOY)
             return
-        calls = [call for call in permission_table(deployment)[role]
+        # Again: role_arn() has just read the function's log group, which the table includes.
+        calls = [call for call in permission_table(self.deployment() or deployment)[role]
                  if not (call.action.startswith("kms:") and self.key_grantees and arn in self.key_grantees)]
         why = {(call.action, call.resource): call.why for call in calls}
         found: list[Denial] = []

@@ -13,9 +13,11 @@ from demo.emulator import Emulator
 from demo.events import deliver, labeling_job_state_change, training_job_state_change
 from demo.run import ACCOUNT, ENV_NAME, REGION, DemoResult, handler_with_deployed_settings, run_demo
 from demo.simulated_ground_truth import SimulatedGroundTruth
-from tests.infra.synth import synthesize
+from stacks.config import load_config
+from tests.infra.synth import CDK_JSON_CONTEXT, synthesize
 from tests.permissions import rehearsal_checks, rehearsal_run
 from tests.permissions.rehearsal import CallRecorder
+from workflow import preflight
 
 pytestmark = pytest.mark.integration
 
@@ -201,3 +203,34 @@ def test_rehearsal_kms_variant_allows_every_call_and_catches_a_missing_key_grant
     faulty = rehearsal_checks.rehearse(
         run, stacks=rehearsal_checks.without_action(stacks, "StartTraining", "kms:GenerateDataKey"))
     assert any(d.strip().startswith("StartTraining: kms:GenerateDataKey") for d in faulty.unexpected_denials)
+
+
+def test_preflight_checks_every_action_the_run_needed(observed: dict[str, Any],
+                                                      rehearsal: rehearsal_checks.Outcome) -> None:
+    """What the run needed (allowed requests, per role) is what preflight asks IAM about on a real
+    account, so a real account's SCP, boundary or missing grant shows before the first job."""
+    run = observed["rehearsal"]
+    needed = {(labeled_role(e.request.principal, rehearsal), e.request.action)
+              for e in rehearsal.evaluations if e.allowed}
+    workflow = observed["result"].outputs[f"{ENV_NAME}-Workflow"]
+    functions = {c.principal_label: c.call.params for c in rehearsal.calls if c.call.key == "logs.CreateLogStream"
+                 and c.origin_kind.startswith("Lambda service")}
+    table = preflight.permission_table(preflight.Deployment(
+        config=load_config(CDK_JSON_CONTEXT, default_account=ACCOUNT, default_region=REGION),
+        region=REGION, account=ACCOUNT, bucket=run.bucket, execution_role_arn=run.execution_role,
+        topic_arn=workflow["AlertsTopicArn"], notebook_name=workflow["NotebookName"],
+        dead_letter_queue_arn=preflight.queue_arn(workflow["DeadLetterQueueUrl"]),
+        function_log_groups={role: functions[label]["logGroupName"] for role, label in PREFLIGHT_ROLES.items()
+                             if label in functions}))
+    checked = {(PREFLIGHT_ROLES[role], call.action) for role, calls in table.items() for call in calls}
+    missing = sorted(needed - checked - NOT_IN_PREFLIGHT)
+    assert not missing, "preflight does not ask IAM about:\n" + "\n".join(map(str, missing))
+
+
+PREFLIGHT_ROLES = {preflight.EXECUTION_ROLE: "SageMakerExecution", preflight.START_LABELING: "StartLabeling",
+                   preflight.START_TRAINING: "StartTraining", preflight.REGISTER_MODEL: "RegisterModel"}
+NOT_IN_PREFLIGHT: set[tuple[str, str]] = set()
+
+
+def labeled_role(principal: str, outcome: rehearsal_checks.Outcome) -> str:
+    return next(c.principal_label for c in outcome.calls if c.call.principal == principal)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from stacks.config import load_config
+from stacks.notebook import notebook_name
 from tests.infra.synth import ACCOUNT, CONFIGURATIONS, REGION, context_for, synthesize
 from tests.permissions.policies import StackInput, load_policies, resolve
 from tests.permissions.rehearsal import Call, IamRequest, evaluate
@@ -32,12 +33,23 @@ def preflight_requests(configuration: str) -> tuple[list[IamRequest], object]:
     workflow_stack = f"{config.env_name}-Workflow"
     resources = dict(stacks[1].template)["Resources"]
     [topic] = [logical for logical, resource in resources.items() if resource["Type"] == "AWS::SNS::Topic"]
+    [queue] = [logical for logical, resource in resources.items() if resource["Type"] == "AWS::SQS::Queue"]
+    log_groups = {}
+    for role, (_, label) in ROLE_LABELS.items():
+        for resource in resources.values():
+            if (resource["Type"] == "AWS::Lambda::Function"
+                    and label in str(resource["Properties"]["Role"])):
+                log_groups[role] = resolve(stacks, workflow_stack, resource["Properties"]["LoggingConfig"]["LogGroup"])
     deployment = preflight.Deployment(
         config=config, region=REGION, account=ACCOUNT,
         bucket=config.bucket.name or f"sagemaker-{REGION}-{ACCOUNT}",
         execution_role_arn=policies.role("Data", "SageMakerExecutionRole"),
         topic_arn=resolve(stacks, workflow_stack, {"Ref": topic}),
+        notebook_name=notebook_name(config.env_name, config.prefix) if config.notebook.enabled else None,
+        dead_letter_queue_arn=resolve(stacks, workflow_stack, {"Fn::GetAtt": [queue, "Arn"]}),
+        function_log_groups=log_groups,
     )
+    assert set(log_groups) == {preflight.START_LABELING, preflight.START_TRAINING, preflight.REGISTER_MODEL}
     requests = []
     for role, calls in preflight.permission_table(deployment).items():
         principal = policies.role(*ROLE_LABELS[role])

@@ -4,6 +4,7 @@ against botocore's service model)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -808,3 +809,28 @@ def test_a_region_without_ground_truth_is_a_fail_line_not_a_usage_error(
         preflight.region_result("eu-north-1").line(),
         "preflight: 0 PASS, 0 WARN, 1 FAIL: not ready, fix the FAIL lines first",
     ]
+
+
+def test_the_queue_arn_comes_from_its_url() -> None:
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/dev-Workflow-AlertsDeadLetters-AbC"
+    assert preflight.queue_arn(url) == "arn:aws:sqs:eu-west-1:123456789012:dev-Workflow-AlertsDeadLetters-AbC"
+
+
+def test_what_the_lambda_service_and_the_notebook_do_with_the_roles_is_rehearsed_too() -> None:
+    """The function's logs and dead-letter queue (the Lambda service acts with the function's role),
+    and the notebook's SDK and idle checker (as the execution role) are in the table when known."""
+    plain = preflight.permission_table(dataclasses.replace(deployment(), notebook_name=None))
+    queue = "arn:aws:sqs:us-east-1:123456789012:dlq"
+    table = preflight.permission_table(dataclasses.replace(
+        deployment(), notebook_name="ground-truth-demo-dev", dead_letter_queue_arn=queue,
+        function_log_groups={preflight.START_TRAINING: "dev-Workflow-StartTrainingLogs"}))
+    actions = {role: {(c.action, c.resource) for c in calls} for role, calls in table.items()}
+    notebook = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:notebook-instance/ground-truth-demo-dev"
+    assert {("sagemaker:DescribeNotebookInstance", notebook), ("sagemaker:StopNotebookInstance", notebook)} <= (
+        actions[preflight.EXECUTION_ROLE])
+    assert ("sqs:SendMessage", queue) in actions[preflight.START_TRAINING]
+    assert ("sqs:SendMessage", queue) in actions[preflight.REGISTER_MODEL]
+    assert not any(a == "sqs:SendMessage" for a, _ in actions[preflight.START_LABELING])  # invoked synchronously
+    assert any(a == "logs:PutLogEvents" and ":log-group:dev-Workflow-StartTrainingLogs:log-stream:" in r
+               for a, r in actions[preflight.START_TRAINING])
+    assert not any(c.action == "sagemaker:StopNotebookInstance" for c in plain[preflight.EXECUTION_ROLE])
