@@ -8,35 +8,44 @@ PY := $(VENV)/bin/python
 CDK := npx --no-install cdk
 CDK_FLAGS := --no-notices
 
-# Node 20 is past end-of-life for jsii; silence its banner on every call. No CLI telemetry,
-# and never probe an instance-metadata endpoint for credentials.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Node.js >= 22 (jsii supports ^22 and ^24): the system's, else the pinned one that
+# tools/node_toolchain.sh installs into .tools/node. Its bin/ comes first on PATH for every recipe
+# (the CDK CLI, jsii and the tests' `node` calls), and is ignored while it does not exist.
+NODE_BIN := $(CURDIR)/.tools/node/bin
+export PATH := $(NODE_BIN):$(PATH)
+
+# No CLI telemetry, and never probe an instance-metadata endpoint for credentials.
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help install synth lint test test-fast demo bench images clean
+.PHONY: help install node synth lint test test-fast demo bench docs images clean
 
 help:
 	@echo "make demo    deploy to a local AWS emulator and run the workflow end to end"
 	@echo "make test    lint + every test layer (unit, infra, lambdas, integration)"
 	@echo "make synth   write the CloudFormation templates to cdk.out/ (offline, no credentials)"
 	@echo "make lint    ruff on the code, cfn-lint on the templates"
-	@echo "make bench   benchmarks (manifest split, manifest build)"
+	@echo "make bench   benchmarks (manifest split, manifest build, synth time)"
+	@echo "make docs    regenerate the diagram in docs/architecture.md from the synthesized templates"
 	@echo "make images  regenerate stacks/algorithm_images.json from the SageMaker Python SDK"
-	@echo "make install create .venv/ and node_modules/ (idempotent)"
+	@echo "make install create .venv/ and node_modules/, and .tools/node/ if node < 22 (idempotent)"
 	@echo "make clean   remove build outputs (keeps .venv/ and node_modules/)"
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: node $(PY_STAMP) $(NODE_STAMP)
+
+# Cheap (one `node --version`) when the right node is there; see tools/node_toolchain.sh.
+node:
+	@bash tools/node_toolchain.sh
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-$(NODE_STAMP): package.json package-lock.json
+$(NODE_STAMP): package.json package-lock.json | node
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -56,6 +65,10 @@ test: install
 bench: install
 	$(PY) -m bench.bench_split
 	$(PY) -m bench.bench_manifest
+	$(PY) -m bench.bench_synth
+
+docs: install
+	$(PY) -m tools.architecture --write docs/architecture.md
 
 images: install
 	$(PY) tools/generate_algorithm_images.py

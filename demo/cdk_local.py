@@ -4,7 +4,7 @@
 deploys every stack and checks that `cdk diff` then finds nothing, returning each step's
 duration, the stacks' outputs and the resources the emulator skipped without saying so.
 
-What the emulator (moto 5.2) needs, measured with the pinned CLI (see AWS_FACTS.md):
+What the emulator (moto 5.2) needs, measured with the pinned CLI:
 
 - `AWS_ENDPOINT_URL=http://localhost:<port>`: with an IP host, CloudFormation reads the
   template URL's host as a bucket name.
@@ -121,8 +121,6 @@ def cli_environment(
             "CDK_DISABLE_CLI_TELEMETRY": "true",
             "CDK_DISABLE_VERSION_CHECK": "1",
             "NO_PROXY": "localhost,127.0.0.1",
-            # The pinned Node 20 is known; its end-of-life banners only bury real errors.
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
             "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED": "true",
         }
     )

@@ -8,7 +8,8 @@ pattern is wrong therefore breaks the demo exactly as it would break the real wo
 
 The builders produce the envelope EventBridge hands to a Lambda target (`version`, `id`,
 `detail-type`, `source`, `account`, `time`, `region`, `resources`, `detail`), with the detail
-fields AWS_FACTS.md lists for each SageMaker state change.
+fields AWS documents for each SageMaker state change
+(https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ in-process moto server for as long as the context is open:
 
 - CreateLabelingJob checks the request against botocore's SageMaker model (what the SDK
   checks, plus the length/pattern/enum constraints only the service enforces, plus a few
-  Ground Truth rules from AWS_FACTS.md) and answers `ValidationException` like SageMaker;
+  Ground Truth rules from the CreateLabelingJob API reference) and answers `ValidationException` like SageMaker;
   a name used before in the account and region gets `ResourceInUse`.
 - DescribeLabelingJob answers in botocore's response shape: `InProgress` until the demo
   "labels" the job, then `Completed` with counters and the output manifest's URI. An
@@ -142,7 +142,7 @@ def _full_match(pattern: str, value: str) -> bool:
 
 
 def _ground_truth_errors(params: Mapping[str, Any]) -> list[str]:
-    """Rules of CreateLabelingJob that the model's shapes cannot express (AWS_FACTS.md)."""
+    """Rules of CreateLabelingJob that the model's shapes cannot express (its API reference)."""
     errors: list[str] = []
     attribute = params.get("LabelAttributeName")
     if isinstance(attribute, str) and attribute.endswith("-metadata"):

@@ -7,9 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from demo.emulator import Emulator, fake_aws_environment, running_emulator
+from tools.toolchain import project_path
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Before anything starts node (jsii on the first aws_cdk import, the CDK CLI, simulate.mjs): the
+# project's Node.js 22 when `make install` put one in .tools/node, and the venv's tools (shellcheck).
+os.environ["PATH"] = project_path(os.environ.get("PATH", ""))
+
+from demo.emulator import Emulator, fake_aws_environment, running_emulator
 
 
 @pytest.fixture(autouse=True)

@@ -62,7 +62,7 @@ def test_data_bucket_versioning_lifecycle_logs_and_ground_truth_cors(config: str
             Match.object_like({"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}, "Status": "Enabled"}),
             Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}, "Status": "Enabled"}),
         ])},
-        # Exactly the rule Ground Truth's worker UI needs (AWS_FACTS.md).
+        # Exactly the rule Ground Truth's worker UI needs (docs/preflight.md).
         "CorsConfiguration": {"CorsRules": [{
             "AllowedHeaders": [], "AllowedMethods": ["GET"], "AllowedOrigins": ["*"],
             "ExposedHeaders": ["Access-Control-Allow-Origin"],

@@ -38,7 +38,7 @@ START = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 SAGEMAKER_MODEL = get_session().get_service_model("sagemaker")
 PRIVATE_WORKTEAM = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/vehicles"
 PUBLIC_WORKTEAM = f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default"
-GT_ACCOUNT = "432418664414"  # owner of the built-in Lambdas in us-east-1 (AWS_FACTS.md)
+GT_ACCOUNT = "432418664414"  # owner of the built-in Lambdas in us-east-1 (API_HumanTaskConfig)
 
 
 def ticking_clock() -> Callable[[], datetime]:
@@ -94,7 +94,7 @@ def bucket(s3: Any, request: pytest.FixtureRequest) -> str:
 
 
 def labeling_request(bucket: str, name: str = "vehicles-1", **overrides: Any) -> dict[str, Any]:
-    """A built-in image-classification request like the workflow sends (AWS_FACTS.md)."""
+    """A built-in image-classification request like the workflow sends (API_CreateLabelingJob)."""
     request: dict[str, Any] = {
         "LabelingJobName": name,
         "LabelAttributeName": "vehicle",

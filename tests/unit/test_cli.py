@@ -297,7 +297,7 @@ DRY_RUN_BUCKET = f"sagemaker-us-east-1-{plans.PLACEHOLDER_ACCOUNT}"
 
 def write_output_manifest(path: Path, per_class: int = 5, *, job: str = LABELING_JOB,
                           bucket: str = DRY_RUN_BUCKET) -> Path:
-    """An output.manifest as Ground Truth writes it (AWS_FACTS.md), plus a failed object."""
+    """An output.manifest as Ground Truth writes it (docs/manifests.md), plus a failed object."""
     lines = []
     for index in range(per_class * len(LABELS)):
         label = index % len(LABELS)
