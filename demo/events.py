@@ -30,7 +30,6 @@ DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
 # EventBridge refuses to test (or route) an event missing any of these envelope fields.
-REQUIRED_ENVELOPE_FIELDS = ("id", "account", "source", "time", "region", "resources", "detail-type")
 
 # Fixed namespace so that the same event always gets the same id (deterministic demo runs).
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c0b1e-3d1a-4c36-9a55-5a9f1e0c2b7d")
@@ -206,19 +205,6 @@ def rule_pattern(events_client: Any, rule_name: str, *, event_bus_name: str = "d
             "events cannot be matched against it"
         )
     return str(pattern)
-
-
-def find_rule(events_client: Any, name_contains: str, *, event_bus_name: str = "default") -> str:
-    """The one deployed rule whose name contains `name_contains` (CDK adds a hash suffix)."""
-    names: list[str] = []
-    for page in events_client.get_paginator("list_rules").paginate(EventBusName=event_bus_name):
-        names.extend(rule["Name"] for rule in page["Rules"] if name_contains in rule["Name"])
-    if len(names) != 1:
-        raise LookupError(
-            f"expected exactly one EventBridge rule whose name contains {name_contains!r} on "
-            f"bus {event_bus_name!r}, found {names or 'none'}"
-        )
-    return names[0]
 
 
 def matches(events_client: Any, pattern: str | Mapping[str, Any], event: Event) -> bool:

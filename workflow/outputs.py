@@ -15,18 +15,13 @@ DEPLOY_HINT = "deploy with `npx cdk deploy --all`"
 
 # Output keys (the stacks' CfnOutput ids).
 BUCKET_NAME = "BucketName"
-IMAGES_S3_URI = "ImagesS3Uri"
-LABELED_DATA_S3_URI = "LabeledDataS3Uri"
 EXECUTION_ROLE_ARN = "ExecutionRoleArn"
 NOTEBOOK_NAME = "NotebookName"
-NOTEBOOK_CONSOLE_URL = "NotebookConsoleUrl"
 START_LABELING_FUNCTION = "StartLabelingFunctionName"
 START_TRAINING_FUNCTION = "StartTrainingFunctionName"
 REGISTER_MODEL_FUNCTION = "RegisterModelFunctionName"
 ALERTS_TOPIC_ARN = "AlertsTopicArn"
 DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
-WORKTEAM_ARN = "WorkteamArn"
-# What stacks/workforce.py names it today; `workteam_arn()` accepts either.
 LABELING_WORKTEAM_ARN = "LabelingWorkteamArn"
 LABELING_PORTAL_URL = "LabelingPortalUrl"  # private workforce only
 MODEL_PACKAGE_GROUP_NAME = "ModelPackageGroupName"  # only when models are registered
@@ -46,7 +41,7 @@ class StackOutputs:
         return self.values.get(key)
 
     def workteam_arn(self) -> str | None:
-        return self.get(WORKTEAM_ARN) or self.get(LABELING_WORKTEAM_ARN)
+        return self.get(LABELING_WORKTEAM_ARN)
 
     def require(self, key: str) -> str:
         value = self.values.get(key)

@@ -100,7 +100,7 @@ def workteam_arn(config: WorkflowConfig, deployment: Deployment) -> tuple[str, s
     arn = (f"arn:aws:sagemaker:{deployment.region}:{deployment.account}:workteam/private-crowd/"
            f"{PLACEHOLDER_WORKTEAM_NAME}")
     return arn, (f"workteam ARN {arn} is a placeholder: the private workteam is created by the stack "
-                 f"(the {config.stack_prefix}-Workflow stack's WorkteamArn output)")
+                 f"(the {config.stack_prefix}-Workflow stack's LabelingWorkteamArn output)")
 
 
 # --- plan-labeling --------------------------------------------------------------------------
