@@ -22,7 +22,7 @@ from stacks.execution_role import SageMakerExecutionRole
 from stacks.functions import WorkflowFunction
 from stacks.labeling import sagemaker_arn
 from stacks.lambda_settings import MODEL_SETTINGS_VAR, Deployment, model_settings
-from stacks.training import MAX_EVENT_AGE, RETRY_ATTEMPTS, AlgorithmImage, async_target
+from stacks.training import MAX_EVENT_AGE, RETRY_ATTEMPTS, AlgorithmImage, async_target, describe_our_jobs
 
 TRAINING_STATE_CHANGE = "SageMaker Training Job State Change"
 TUNING_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
@@ -76,11 +76,7 @@ class ModelRegistration(Construct):
         tuning_jobs = sagemaker_arn(self, "hyper-parameter-tuning-job", f"{job_prefix}*")
         models = sagemaker_arn(self, "model", f"{job_prefix}*")
         self.register_model.add_to_policy(
-            # One statement per resource type (see stacks/training.py).
-            iam.PolicyStatement(sid="DescribeOurTrainingJobs", actions=["sagemaker:DescribeTrainingJob"],
-                                resources=[training_jobs]),
-            iam.PolicyStatement(sid="DescribeOurTuningJobs", actions=["sagemaker:DescribeHyperParameterTuningJob"],
-                                resources=[tuning_jobs]),
+            *describe_our_jobs(training_jobs, tuning_jobs),
             iam.PolicyStatement(sid="CreateOurModels", actions=["sagemaker:CreateModel", "sagemaker:AddTags"],
                                 resources=[models]),
             # register_model looks before it creates (_create_model_once).

@@ -110,13 +110,7 @@ class Training(Construct):
             iam.PolicyStatement(sid="DescribeOurLabelingJobs", actions=["sagemaker:DescribeLabelingJob"],
                                 resources=[labeling_jobs]),
             # A redelivered event must not start a second job: start_training._job_exists looks first.
-            # One statement per resource type: actions x resources of a combined statement would
-            # also grant, say, DescribeTrainingJob on tuning-job ARNs (the permission rehearsal
-            # lists such unused grants).
-            iam.PolicyStatement(sid="DescribeOurTrainingJobs", actions=["sagemaker:DescribeTrainingJob"],
-                                resources=[training_jobs]),
-            iam.PolicyStatement(sid="DescribeOurTuningJobs", actions=["sagemaker:DescribeHyperParameterTuningJob"],
-                                resources=[tuning_jobs]),
+            *describe_our_jobs(training_jobs, tuning_jobs),
             iam.PolicyStatement(sid="ReadLabelingOutputAndInputs", actions=["s3:GetObject"],
                                 resources=[bucket.arn_for_objects(f"{prefix}/labeled-data/*"),
                                            bucket.arn_for_objects(f"{prefix}/labeling/*")]),
@@ -158,6 +152,18 @@ class Training(Construct):
         stack = Stack.of(self)
         CfnOutput(stack, "StartTrainingFunctionName", value=self.start_training.function.function_name)
         CfnOutput(stack, "LabelingCompletedRuleName", value=self.labeling_completed.rule_name)
+
+
+def describe_our_jobs(training_jobs: str, tuning_jobs: str) -> list[iam.PolicyStatement]:
+    """Describe our training and tuning jobs: one statement per resource type, since the actions x
+    resources of a combined statement would also grant DescribeTrainingJob on tuning-job ARNs
+    (the permission rehearsal lists such unused grants)."""
+    return [
+        iam.PolicyStatement(sid="DescribeOurTrainingJobs", actions=["sagemaker:DescribeTrainingJob"],
+                            resources=[training_jobs]),
+        iam.PolicyStatement(sid="DescribeOurTuningJobs", actions=["sagemaker:DescribeHyperParameterTuningJob"],
+                            resources=[tuning_jobs]),
+    ]
 
 
 def async_target(function: WorkflowFunction, alerts: Alerts) -> targets.LambdaFunction:
