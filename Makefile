@@ -19,15 +19,18 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
 PY_STAMP := $(VENV)/.installed
+# checkov pins boto3==1.35.49 and requirements.txt pins boto3==1.44.8: it gets its own venv.
+CHECKOV_VENV := .tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help install node synth lint test test-fast demo bench docs images clean
+.PHONY: help install node checkov synth lint test test-fast demo bench docs images clean
 
 help:
 	@echo "make demo    deploy to a local AWS emulator and run the workflow end to end"
 	@echo "make test    lint + every test layer (unit, infra, lambdas, integration)"
 	@echo "make synth   write the CloudFormation templates to cdk.out/ (offline, no credentials)"
-	@echo "make lint    ruff on the code, cfn-lint on the templates"
+	@echo "make lint    ruff on the code, cfn-lint and checkov on the templates"
 	@echo "make bench   benchmarks (manifest split, manifest build, synth time)"
 	@echo "make docs    regenerate the diagram in docs/architecture.md from the synthesized templates"
 	@echo "make images  regenerate stacks/algorithm_images.json from the SageMaker Python SDK"
@@ -45,6 +48,13 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+checkov: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 $(NODE_STAMP): package.json package-lock.json | node
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -53,12 +63,18 @@ synth: install
 	$(CDK) synth $(CDK_FLAGS) --quiet
 	@$(PY) -m workflow.summary cdk.out 2>/dev/null || ls cdk.out/*.template.json
 
-lint: install
+# cfn-lint 1.x has no `python -m cfnlint`: its console script. checkov: --skip-download keeps it offline
+# (built-in checks only); its skips are in each resource's `checkov` metadata (docs/security-checks.md).
+lint: install checkov
 	$(PY) -m ruff check .
 	$(CDK) synth $(CDK_FLAGS) --quiet
-	$(PY) -m cfnlint --ignore-checks W3005 -- cdk.out/*.template.json
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --quiet --compact --skip-download \
+		--file cdk.out/*.template.json
 
-test: install
+# The same template checks run as tests, over every configuration: cfn-lint and checkov in
+# tests/infra/test_guards.py, cdk-nag acknowledgements in tests/infra/test_nag.py.
+test: install checkov
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 --dist loadfile
 

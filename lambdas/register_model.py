@@ -31,7 +31,9 @@ from . import task_types
 from .aws_clients import client
 from .naming import MODEL_NAME_MAX, derive_name
 from .runtime import (
+    alert_settings_error,
     console_url,
+    failure_alert,
     finish,
     get_logger,
     is_already_exists_error,
@@ -39,6 +41,7 @@ from .runtime import (
     is_retryable,
     log,
     publish_alert,
+    try_publish_alert,
 )
 from .settings_json import SettingsError, settings_reader, settings_text
 
@@ -59,6 +62,8 @@ TRAINING_JOB_PROPERTY = "training-job"
 _CLIENT_TOKEN_NAMESPACE = uuid.UUID("6f1c1d2e-5a0b-4c63-9d55-0c8f3b0a9e41")
 
 LOGGER = get_logger("register_model")
+# How alerts name this function.
+FUNCTION = "RegisterModel"
 
 
 @dataclass(frozen=True)
@@ -125,12 +130,28 @@ class JobStateChange:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    settings = ModelSettings.from_env()
+    try:
+        settings = ModelSettings.from_env()
+    except SettingsError as error:
+        alert_settings_error(LOGGER, FUNCTION, SETTINGS_VARIABLE, error, context=context)
+        raise
     change = parse_event(event)
     result: dict[str, Any] = {f"{change.kind}_job": change.name, "status": change.status}
     if not change.name.startswith(settings.job_prefix):
         return finish(LOGGER, result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
+    # Accepted: from here on, every way out without a model tells people (docs/alerts.md).
+    try:
+        return _handle(settings, change, result)
+    except Exception as error:
+        subject, message = failure_alert(FUNCTION, f"{change.kind} job {change.name}", error)
+        try_publish_alert(settings.topic_arn, settings.region, subject, message,
+                          console=console_url(settings.region, f"{change.kind}-job", change.name),
+                          logger=LOGGER, fields={"error": str(error), "retryable": is_retryable(error)})
+        # Re-raised whether retryable or not: Lambda retries, then the dead-letter queue keeps the event.
+        raise
 
+
+def _handle(settings: ModelSettings, change: JobStateChange, result: dict[str, Any]) -> dict[str, Any]:
     sagemaker = client("sagemaker", settings.region)
     if change.status in FAILED_STATUSES:
         return _on_failure(settings, sagemaker, change, result)

@@ -261,3 +261,140 @@ def publish_alert(
     log(logger or get_logger("runtime"), "alert_published",
         subject=subject, topic_arn=topic_arn, message_id=message_id, **(fields or {}))
     return message_id
+
+
+# --- alerts for paths that end without a job --------------------------------------------------
+
+# Error codes that mean "AWS refused the call": the role lacks a permission, or a resource policy
+# (bucket, key, topic) or an ExpectedBucketOwner mismatch denies it.
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+_SNS_TOPIC_ARN_PARTS = 6  # arn:<partition>:sns:<region>:<account>:<topic>
+
+
+def sns_topic_region(topic_arn: str) -> str | None:
+    """The region of an SNS topic ARN, or None if `topic_arn` is not one."""
+    parts = topic_arn.split(":") if isinstance(topic_arn, str) else []
+    if len(parts) != _SNS_TOPIC_ARN_PARTS or parts[0] != "arn" or parts[2] != "sns" or not parts[3] or not parts[5]:
+        return None
+    return parts[3]
+
+
+def topic_arn_in_raw_settings(text: str | None) -> str | None:
+    """The `topic_arn` of a settings JSON that did not validate, if it is there and is an SNS topic ARN.
+
+    Settings that fail validation may still name the topic: then the failure is told to people
+    and not only to a log nobody reads."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    topic = data.get("topic_arn") if isinstance(data, dict) else None
+    return topic if isinstance(topic, str) and sns_topic_region(topic) else None
+
+
+def function_name(context: Any, environ: Mapping[str, str] | None = None) -> str | None:
+    """The Lambda function's name: the invocation context's, else AWS_LAMBDA_FUNCTION_NAME (set by Lambda)."""
+    name = getattr(context, "function_name", None)
+    if isinstance(name, str) and name:
+        return name
+    return (os.environ if environ is None else environ).get("AWS_LAMBDA_FUNCTION_NAME") or None
+
+
+def function_console_url(region: str, name: str) -> str:
+    """The AWS console page of a Lambda function (its configuration, monitoring and logs)."""
+    return f"https://{region}.console.aws.amazon.com/lambda/home?region={region}#/functions/{name}"
+
+
+def settings_error_alert(function: str, variable: str, error: BaseException) -> tuple[str, str]:
+    """(subject, message) of the alert for settings that cannot be read."""
+    subject = f"{function} cannot read its settings: nothing was started"
+    message = "\n".join([
+        f"{function} stopped before doing anything: its settings ({variable}) cannot be read.",
+        f"Reason: {error}",
+        "",
+        f"What to do: the stack writes {variable}; fix the config (cdk.json) and redeploy, or correct the "
+        "function's environment variable. The event is retried by Lambda and then kept in the "
+        "dead-letter queue: redrive it once the settings are fixed.",
+    ])
+    return subject, message
+
+
+def failure_alert(function: str, what: str, error: BaseException) -> tuple[str, str]:
+    """(subject, message) of the alert for an unexpected error after an event was accepted.
+
+    `what` names the job the event is about ("labeling job gt-demo-1"). Says whether Lambda's
+    retry may help (`is_retryable`) and, for AccessDenied, where to look."""
+    retryable = is_retryable(error)
+    code = error_code(error) if isinstance(error, ClientError) else ""
+    if code in ACCESS_DENIED_CODES:
+        subject = f"{function} was denied access for {what}"
+        hint = ("AWS refused the call (AccessDenied): the function's role lacks a permission, a bucket or key "
+                "policy denies it, or the bucket belongs to another account (ExpectedBucketOwner). "
+                "Retrying will not help until the permission is fixed.")
+    elif retryable:
+        subject = f"{function} failed for {what} (will retry)"
+        hint = ("The error is transient (throttling, a timeout, a 5xx or a broken connection): Lambda retries "
+                "the event, and another alert follows if the retry fails too.")
+    else:
+        subject = f"{function} failed for {what}"
+        hint = "Retrying will not fix this: fix the cause named above, then redrive the event."
+    message = "\n".join([
+        f"{function} stopped without starting anything for {what}.",
+        f"Error: {type(error).__name__}: {error}",
+        "",
+        hint,
+        "After Lambda's retries the event is kept in the dead-letter queue.",
+    ])
+    return subject, message
+
+
+def try_publish_alert(
+    topic_arn: str,
+    region: str,
+    subject: str,
+    message: str,
+    *,
+    console: str | None = None,
+    logger: logging.Logger | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> bool:
+    """`publish_alert` that never raises: used on the way out of a failed invocation, where the
+    original error must still propagate (Lambda's retry, then the dead-letter queue). A failed
+    publish is logged at CRITICAL with the alert's text. True if the alert was published."""
+    try:
+        publish_alert(topic_arn, region, subject, message, console=console, logger=logger, fields=fields)
+    except Exception as error:  # the alert must not replace the original error
+        log(logger or get_logger("runtime"), "alert_not_published", level=logging.CRITICAL,
+            subject=subject, alert=alert_message(message, console), topic_arn=topic_arn,
+            error=f"{type(error).__name__}: {error}")
+        return False
+    return True
+
+
+def alert_settings_error(
+    logger: logging.Logger,
+    function: str,
+    variable: str,
+    error: BaseException,
+    *,
+    context: Any = None,
+    environ: Mapping[str, str] | None = None,
+) -> bool:
+    """Tell people that `function`'s settings cannot be read: to the topic named in the raw settings
+    JSON if there is one, else (and always) a CRITICAL log record. The caller re-raises."""
+    env = os.environ if environ is None else environ
+    subject, message = settings_error_alert(function, variable, error)
+    log(logger, "settings_unreadable", level=logging.CRITICAL, variable=variable, error=str(error),
+        alert_subject=subject)
+    topic = topic_arn_in_raw_settings(env.get(variable))
+    if topic is None:
+        log(logger, "alert_not_published", level=logging.CRITICAL, subject=subject, alert=message,
+            reason=f"no SNS topic ARN in {variable}: nobody is told but this log")
+        return False
+    region = sns_topic_region(topic) or ""
+    name = function_name(context, env)
+    console = function_console_url(region, name) if name else None
+    return try_publish_alert(topic, region, subject, message, console=console, logger=logger,
+                             fields={"reason": str(error)})

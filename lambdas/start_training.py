@@ -32,15 +32,22 @@ from .manifests import (
 )
 from .naming import job_name_from_arn
 from .runtime import (
+    alert_settings_error,
     console_url,
+    error_code,
     error_message,
+    failure_alert,
     finish,
     get_logger,
     is_already_exists_error,
     is_not_found_error,
+    is_retryable,
     publish_alert,
+    try_publish_alert,
 )
+from .settings_json import SettingsError
 from .training_request import (
+    SETTINGS_VARIABLE,
     JobRequestPlan,
     LabelingJob,
     TrainingSettings,
@@ -60,10 +67,18 @@ READ_CHUNK_BYTES = 1 << 20
 LABEL_MAP_FILE = "label-map.json"
 
 LOGGER = get_logger("start_training")
+# How alerts name this function.
+FUNCTION = "StartTraining"
+# GetObject on a key that is not there: NoSuchKey (404) when the role may list the bucket.
+MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    settings = TrainingSettings.from_env()
+    try:
+        settings = TrainingSettings.from_env()
+    except SettingsError as error:
+        alert_settings_error(LOGGER, FUNCTION, SETTINGS_VARIABLE, error, context=context)
+        raise
     labeling_job_name, status = parse_event(event)
     result: dict[str, Any] = {"labeling_job": labeling_job_name, "labeling_job_status": status}
 
@@ -71,7 +86,19 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return finish(LOGGER, result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
     if status != "Completed":
         return finish(LOGGER, result, "ignored", f"labeling job is {status}, not Completed")
+    # Accepted: from here on, every way out without a job tells people (docs/alerts.md).
+    try:
+        return _start(settings, labeling_job_name, result)
+    except Exception as error:
+        subject, message = failure_alert(FUNCTION, f"labeling job {labeling_job_name}", error)
+        try_publish_alert(settings.topic_arn, settings.region, subject, message,
+                          console=console_url(settings.region, "labeling-job", labeling_job_name),
+                          logger=LOGGER, fields={"error": str(error), "retryable": is_retryable(error)})
+        # Re-raised whether retryable or not: Lambda retries, then the dead-letter queue keeps the event.
+        raise
 
+
+def _start(settings: TrainingSettings, labeling_job_name: str, result: dict[str, Any]) -> dict[str, Any]:
     sagemaker = client("sagemaker", settings.region)
     tuning = settings.tuning.enabled
     job_key = "tuning_job" if tuning else "training_job"
@@ -82,9 +109,20 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if _job_exists(sagemaker, job_name, tuning=tuning):
         return finish(LOGGER, result, "already_started", f"{job_key.replace('_', ' ')} exists")
 
-    job = describe_labeling_job(sagemaker, settings.region, labeling_job_name)
+    job = describe_labeling_job(sagemaker, settings.region, labeling_job_name, owner=settings.account,
+                                bucket=settings.bucket)
+    if not job.output_manifest_uri:
+        return _manifest_unusable(settings, result, job_key, labeling_job_name,
+                                  "SageMaker reports no output manifest (LabelingJobOutput.OutputDatasetS3Uri)")
+    try:
+        body = open_object(settings.region, job.output_manifest_uri, _owner_of(settings, job.output_manifest_uri))
+    except ClientError as error:
+        if error_code(error) not in MISSING_OBJECT_CODES:
+            raise
+        return _manifest_unusable(settings, result, job_key, labeling_job_name,
+                                  f"the output manifest {job.output_manifest_uri} does not exist ({error_code(error)})")
     split = split_manifest(
-        read_lines(settings.region, job.output_manifest_uri),
+        body_lines(body),
         label_attribute=job.label_attribute,
         categories=job.categories,
         labeling_job_name=job.name,
@@ -98,6 +136,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "dropped_by_reason": split.summary["dropped"],
         "classes_present": split.summary["classes_present"],
     }
+    if totals["input_lines"] == 0:
+        return _manifest_unusable(settings, result, job_key, labeling_job_name,
+                                  f"the output manifest {job.output_manifest_uri} is empty (no lines)")
     reason = skip_reason(settings, split.summary)
     # The request is built and checked before anything is written, so summary.json tells the outcome.
     plan = None if reason else plan_job_request(settings, job, train_count=totals["train"],
@@ -168,22 +209,22 @@ def parse_event(event: Any) -> tuple[str, str]:
     return job_name_from_arn(resources[0]), status
 
 
-def describe_labeling_job(sagemaker: Any, region: str, name: str) -> LabelingJob:
+def describe_labeling_job(
+    sagemaker: Any, region: str, name: str, *, owner: str | None = None, bucket: str | None = None
+) -> LabelingJob:
+    """The labeling job's facts; `output_manifest_uri` is "" when SageMaker reports no output.
+
+    `owner` is sent as ExpectedBucketOwner when the category file is in `bucket` (the project's)."""
     description = sagemaker.describe_labeling_job(LabelingJobName=name)
-    output_uri = (description.get("LabelingJobOutput") or {}).get("OutputDatasetS3Uri")
-    if not output_uri:
-        raise ValueError(
-            f"labeling job {name} has no LabelingJobOutput.OutputDatasetS3Uri "
-            f"(status {description.get('LabelingJobStatus')}); nothing to train on"
-        )
+    output_uri = (description.get("LabelingJobOutput") or {}).get("OutputDatasetS3Uri") or ""
     categories_uri = description.get("LabelCategoryConfigS3Uri")
     if not categories_uri:
         raise ValueError(
             f"labeling job {name} has no LabelCategoryConfigS3Uri: the class index order "
             "(and num_classes) comes from that file"
         )
-    bucket, key = parse_s3_uri(categories_uri)
-    document = client("s3", region).get_object(Bucket=bucket, Key=key)["Body"].read()
+    categories_bucket, _ = parse_s3_uri(categories_uri)
+    document = open_object(region, categories_uri, owner if categories_bucket == bucket else None).read()
     try:
         categories = parse_label_categories(document)
     except ValueError as error:
@@ -196,16 +237,34 @@ def describe_labeling_job(sagemaker: Any, region: str, name: str) -> LabelingJob
     )
 
 
-def read_lines(region: str, uri: str) -> Iterable[bytes]:
+def read_lines(region: str, uri: str, owner: str | None = None) -> Iterable[bytes]:
     """The lines of an S3 object, streamed: never the whole object, nor one whole over-long line,
     in memory. Not botocore's `iter_lines`: it buffers a line of any length (and splits on a
     lone `\\r` too, `bytes.splitlines`); `manifests.iter_lines` caps each line."""
-    bucket, key = parse_s3_uri(uri)
-    body = client("s3", region).get_object(Bucket=bucket, Key=key)["Body"]
+    yield from body_lines(open_object(region, uri, owner))
+
+
+def body_lines(body: Any) -> Iterable[bytes]:
+    """The lines of an open GetObject body (see `read_lines`), closing it at the end."""
     try:
         yield from iter_lines(body.iter_chunks(chunk_size=READ_CHUNK_BYTES))
     finally:
         body.close()
+
+
+def open_object(region: str, uri: str, owner: str | None) -> Any:
+    """GetObject's streaming body. `owner`: ExpectedBucketOwner, so a same-named bucket in another
+    account is refused (403) instead of read (S3 GetObject API reference; docs/alerts.md)."""
+    bucket, key = parse_s3_uri(uri)
+    request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if owner:
+        request["ExpectedBucketOwner"] = owner
+    return client("s3", region).get_object(**request)["Body"]
+
+
+def _owner_of(settings: TrainingSettings, uri: str) -> str | None:
+    """The account expected to own `uri`'s bucket: ours for the project bucket, unknown otherwise."""
+    return settings.account if parse_s3_uri(uri)[0] == settings.bucket else None
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -244,12 +303,14 @@ def _write_outputs(
             spool.seek(0)
             s3.put_object(
                 Bucket=settings.bucket,
+                ExpectedBucketOwner=settings.account,
                 Key=manifest_key(settings, name, f"{channel}.manifest"),
                 Body=spool,
                 ContentType="application/jsonlines",
             )
     s3.put_object(
         Bucket=settings.bucket,
+        ExpectedBucketOwner=settings.account,
         Key=manifest_key(settings, name, LABEL_MAP_FILE),
         Body=json.dumps(split.label_map, indent=2).encode(),
         ContentType="application/json",
@@ -258,10 +319,29 @@ def _write_outputs(
     # Written last: its presence says the manifests next to it are complete.
     s3.put_object(
         Bucket=settings.bucket,
+        ExpectedBucketOwner=settings.account,
         Key=manifest_key(settings, name, "summary.json"),
         Body=json.dumps(summary, indent=2).encode(),
         ContentType="application/json",
     )
+
+
+def _manifest_unusable(
+    settings: TrainingSettings, result: dict[str, Any], job_key: str, labeling_job: str, problem: str
+) -> dict[str, Any]:
+    """Alert that the labeling job left nothing to train on, and finish without a job."""
+    reason = f"{problem}: nothing to train on"
+    message = "\n".join([
+        f"Training not started for labeling job {labeling_job}: {reason}.",
+        "",
+        "What to do: open the labeling job in the console and check that it labeled objects and "
+        "wrote its output; a labeling job that ended with no labeled objects needs a new job.",
+    ])
+    publish_alert(settings.topic_arn, settings.region, f"Training not started for labeling job {labeling_job}",
+                  message, console=console_url(settings.region, "labeling-job", labeling_job),
+                  logger=LOGGER, fields={"reason": reason})
+    result[job_key] = None
+    return finish(LOGGER, result, "skipped", reason)
 
 
 def _alert(settings: TrainingSettings, subject: str, reason: str, summary: Mapping[str, Any]) -> None:

@@ -67,6 +67,8 @@ _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{
 _WORKTEAM_ARN = re.compile(
     r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/[a-z0-9\-]+/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 )
+# Standard topics only: CloudWatch alarms cannot notify a FIFO topic.
+_SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
 _TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
@@ -185,6 +187,14 @@ class ModelConfig:
 @dataclass(frozen=True)
 class AlertsConfig:
     email: str | None
+    # An existing SNS topic to alert to instead of the stack's own (its policy is then its owner's).
+    topic_arn: str | None = None
+    # True (environments.prod): synth refuses without a subscriber (stacks/alerts.py).
+    require_subscriber: bool = False
+
+    @property
+    def has_subscriber(self) -> bool:
+        return bool(self.email or self.topic_arn)
 
 
 @dataclass(frozen=True)
@@ -599,7 +609,12 @@ def _read_model(r: _Reader) -> ModelConfig:
 
 
 def _read_alerts(r: _Reader) -> AlertsConfig:
-    config = AlertsConfig(email=r.optional_string("email", pattern=_EMAIL, allowed="an email address"))
+    config = AlertsConfig(
+        email=r.optional_string("email", pattern=_EMAIL, allowed="an email address"),
+        topic_arn=r.optional_string("topic_arn", pattern=_SNS_TOPIC_ARN,
+                                    allowed="an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), or null"),
+        require_subscriber=r.boolean("require_subscriber") if "require_subscriber" in r.keys() else False  # noqa: SIM118,
+    )
     r.finish()
     return config
 

@@ -24,6 +24,7 @@ from stacks.execution_role import (
     no_prefix_condition,
     prefix_list_condition,
 )
+from stacks.nag import skip_checkov
 
 # Pinned logical IDs of the stateful resources (a change here replaces data: never do it).
 DATA_BUCKET_LOGICAL_ID = "DataBucket"
@@ -109,6 +110,10 @@ class DataStack(Stack):
             )],
         )
         _pin(bucket, ACCESS_LOG_BUCKET_LOGICAL_ID)
+        skip_checkov(bucket, "CKV_AWS_18", "this is the access-log destination itself; logging it would need a "
+                     "second log bucket (and that one a third); it holds only logs, read by the account's operators")
+        skip_checkov(bucket, "CKV_AWS_21", "write-once access logs that expire after "
+                     "workflow.bucket.access_log_expiration_days; versions would only keep expired logs")
         return bucket
 
     def _data_bucket(self, config: WorkflowConfig, name: str, logs: s3.IBucket) -> s3.Bucket:

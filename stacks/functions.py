@@ -17,7 +17,7 @@ from constructs import Construct
 
 from stacks.config import LOG_RETENTION_PERIODS
 from stacks.lambda_settings import MAX_ENVIRONMENT_BYTES
-from stacks.nag import acknowledge_wildcard_resources
+from stacks.nag import acknowledge_wildcard_resources, skip_checkov
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The asset is the project folder reduced to the `lambdas` package: handlers are
@@ -83,14 +83,23 @@ class WorkflowFunction(Construct):
             max_event_age=max_event_age,
             on_failure=destinations.SqsDestination(dead_letter_queue) if dead_letter_queue else None,
         )
-        # The role writes only to its own log group (no AWSLambdaBasicExecutionRole).
+        skip_checkov(self.log_group, "CKV_AWS_158", "CloudWatch Logs encrypts log data at rest by default; "
+                     "a customer-managed key costs money while idle, and these logs carry job names, no data")
+        skip_checkov(self.function, "CKV_AWS_173", "the environment holds settings (names, ARNs, prefixes), no "
+                     "secrets; Lambda encrypts environment variables at rest with an AWS-managed key by default")
+        skip_checkov(self.function, "CKV_AWS_117", "calls only AWS APIs (SageMaker, S3, logs); in a VPC it would "
+                     "need a NAT gateway or interface endpoints, which cost money while idle")
+        skip_checkov(self.function, "CKV_AWS_115", "runs once per job event; a reservation takes from the account's "
+                     "unreserved pool, which must stay >= 100 (fails in new low-quota accounts)")
+        if dead_letter_queue is not None:
+            skip_checkov(self.function, "CKV_AWS_116", "failed asynchronous invocations go to the on-failure "
+                         "destination (EventInvokeConfig, the alerts queue), which records more than a DLQ")
+        # The role writes only to its own log group (no AWSLambdaBasicExecutionRole). No IAM5
+        # acknowledgement: cdk-nag sees the Arn as a token, not a wildcard (docs/security-checks.md).
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[self.log_group.log_group_arn],
         ))
-        acknowledge_wildcard_resources(self.role.node.find_child("DefaultPolicy"), {
-            self.log_group.log_group_arn: "the function's own log group; streams are created per instance",
-        })
 
     def add_to_policy(self, *statements: iam.PolicyStatement) -> None:
         for statement in statements:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, Fn, Stack, Validations
+from aws_cdk import Aws, CfnOutput, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import NotebookConfig
 from stacks.lifecycle_scripts import render_on_create, render_on_start
+from stacks.nag import acknowledge, skip_checkov
 
 # Pinned logical ID: replacing a notebook instance loses its EBS volume (the user's work).
 NOTEBOOK_LOGICAL_ID = "NotebookInstance"
@@ -99,17 +100,20 @@ class Notebook(Construct):
         CfnOutput(Stack.of(self), "NotebookConsoleUrl", value=notebook_console_url(Aws.REGION, self.name),
                   description="Open Jupyter from here")
 
+        # Through stacks.nag (namespaced ids), so the validation report lists what each one suppresses.
         if not in_vpc:
-            Validations.of(self.instance).acknowledge(
-                Acknowledgment(id="AwsSolutions-SM1", reason=(
-                    "workflow.notebook.subnet_id is not set: the notebook uses SageMaker-managed "
-                    "networking; set a subnet to place it in your VPC")),
-                Acknowledgment(id="AwsSolutions-SM3", reason=(
-                    "workflow.notebook.subnet_id is not set: direct internet access is required "
-                    "without a VPC (pip, git); with a subnet it is disabled")),
-            )
+            acknowledge(self.instance, "SM1", reason=(
+                "workflow.notebook.subnet_id is not set: the notebook uses SageMaker-managed "
+                "networking; set a subnet to place it in your VPC"))
+            acknowledge(self.instance, "SM3", reason=(
+                "workflow.notebook.subnet_id is not set: direct internet access is required "
+                "without a VPC (pip, git); with a subnet it is disabled"))
+        # The role comes from the Data stack (Fn::ImportValue): checkov's graph cannot connect it.
+        skip_checkov(self.instance, "CKV2_AWS_68", "false positive: the role is imported from the Data stack; "
+                     "its trust policy allows only sts:AssumeRole by sagemaker.amazonaws.com")
         if config.kms_key_arn is None:
-            Validations.of(self.instance).acknowledge(Acknowledgment(
-                id="AwsSolutions-SM2", reason=(
-                    "workflow.notebook.kms_key_arn is not set: the volume is encrypted with the "
-                    "AWS-managed key; set a customer-managed key to control it")))
+            skip_checkov(self.instance, "CKV_AWS_187", "workflow.notebook.kms_key_arn is not set: the volume is "
+                         "encrypted with the AWS-managed key; set a customer-managed key to pass")
+            acknowledge(self.instance, "SM2", reason=(
+                "workflow.notebook.kms_key_arn is not set: the volume is encrypted with the "
+                "AWS-managed key; set a customer-managed key to control it"))

@@ -62,3 +62,7 @@ class WorkflowStack(Stack):
             config=config, deployment=deployment, image=self.training.image,
             execution=data.execution, alerts=self.alerts, log_retention=log_retention,
         )
+        for label, function in (("StartLabeling", self.labeling.function),
+                                ("StartTraining", self.training.start_training.function),
+                                ("RegisterModel", self.model.register_model.function)):
+            self.alerts.alarm_on_errors(label, function)

@@ -28,13 +28,25 @@ class DeployedFunction:
     variables: Mapping[str, str]
 
 
+# The stack gives each function one settings variable (stacks/lambda_settings.py): LABELING_SETTINGS,
+# TRAINING_SETTINGS, MODEL_SETTINGS. Only those are copied into this process.
+SETTINGS_SUFFIX = "_SETTINGS"
+
+
+def settings_variables(variables: Mapping[str, str]) -> dict[str, str]:
+    """The function's settings variables only. Anything else a deployed function's environment
+    holds (AWS_* endpoints or credentials, proxies, a region) would redirect or re-credential
+    this process's own AWS calls and is never copied."""
+    return {name: value for name, value in variables.items() if name.endswith(SETTINGS_SUFFIX)}
+
+
 def deployed_function(lambda_client: Any, function: str) -> DeployedFunction:
-    """The deployed function's role and environment variables."""
+    """The deployed function's role and settings variables (see `settings_variables`)."""
     configuration = lambda_client.get_function_configuration(FunctionName=function)
     return DeployedFunction(
         name=function,
         role_arn=configuration["Role"],
-        variables=dict((configuration.get("Environment") or {}).get("Variables") or {}),
+        variables=settings_variables((configuration.get("Environment") or {}).get("Variables") or {}),
     )
 
 
@@ -50,8 +62,8 @@ def acting_as(role_arn: str | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def deployed_environment(function: DeployedFunction) -> Iterator[None]:
-    """The function's variables set for the duration, with fresh clients that honour them."""
-    variables = function.variables
+    """The function's settings variables set for the duration, with fresh clients that honour them."""
+    variables = settings_variables(function.variables)
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
     aws_clients.reset()

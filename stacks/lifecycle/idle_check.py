@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import ssl
 import subprocess
 import sys
@@ -29,8 +28,9 @@ from typing import Any, NamedTuple
 METADATA_FILE = "/opt/ml/metadata/resource-metadata.json"
 # /run is emptied at boot: every start of the instance begins with a fresh idle clock.
 STATE_FILE = "/run/notebook-idle-stop/state.json"
-# Where notebook instances keep the AWS CLI, should the timer's PATH be minimal.
-AWS_CLI_DIRS = ("/usr/local/bin", "/usr/bin", "/home/ec2-user/anaconda3/bin")
+# The AWS CLI by absolute path in root-owned system directories: never a PATH lookup, and never
+# ec2-user's anaconda3/bin, which the notebook's user can write to (a planted `aws` would run as root).
+AWS_CLI_PATHS = ("/usr/local/bin/aws", "/usr/bin/aws")
 ACTIVE_KERNEL_STATES = ("busy", "starting", "restarting", "autorestarting")
 # Jupyter's certificate is self-signed, so it is not verified: acceptable only because
 # requests never leave the instance.
@@ -135,10 +135,9 @@ def stop_instance(metadata_file: str, stop_command: str | None) -> int:
     if stop_command:
         command = shlex.split(stop_command)
     else:
-        path = os.pathsep.join([os.environ.get("PATH", ""), *AWS_CLI_DIRS])
-        aws = shutil.which("aws", path=path)
+        aws = next((path for path in AWS_CLI_PATHS if os.access(path, os.X_OK)), None)
         if aws is None:
-            print("error: no aws CLI found to stop the instance", file=sys.stderr)
+            print(f"error: no aws CLI in {AWS_CLI_PATHS} to stop the instance", file=sys.stderr)
             return 1
         command = [aws, "sagemaker", "stop-notebook-instance", "--notebook-instance-name", name]
         command += ["--region", arn[3]] if len(arn) > 3 and arn[3] else []
@@ -165,7 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     note = ""
     try:
         kernels, terminals = fetch_activity(args.jupyter_url)
-    except (OSError, ValueError) as error:  # URLError and HTTPError are OSErrors
+    except (urllib.error.HTTPError, ValueError, TimeoutError) as error:
+        # Jupyter answered, but not with activity (or too slowly): someone may be working. Busy.
+        print(f"keep: Jupyter API error, counted as busy ({error})", flush=True)
+        return 0
+    except OSError as error:  # URLError: refused, no route
+        if isinstance(getattr(error, "reason", None), TimeoutError):
+            print(f"keep: Jupyter API error, counted as busy ({error})", flush=True)
+            return 0
         # A Jupyter that stays down for the whole idle window is nobody's work in progress.
         kernels, terminals, note = [], [], f"Jupyter unreachable ({error}); "
     now, idle_seconds = time.time(), args.idle_minutes * 60

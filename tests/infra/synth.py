@@ -24,7 +24,8 @@ REGION = "us-east-1"
 CONFIGURATIONS: dict[str, tuple[dict[str, Any], bool]] = {
     "default": ({}, False),  # env-agnostic, as `make synth` with no credentials
     "explicit-env": ({}, True),
-    "prod": ({"env": "prod"}, True),
+    # prod refuses to synthesize without an alert subscriber (stacks/alerts.py).
+    "prod": ({"env": "prod", "workflow.alerts.email": "ml-team@example.com"}, True),
     "vpc-kms": ({
         "workflow.notebook.subnet_id": "subnet-0123456789abcdef0",
         "workflow.notebook.security_group_ids": ["sg-0123456789abcdef0"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -14,7 +16,7 @@ from cfnlint.api import ManualArgs, lint
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from stacks.app import build_app
-from tests.infra.synth import CONFIGURATIONS, context_for, synthesize
+from tests.infra.synth import CONFIGURATIONS, PROJECT_DIR, context_for, synthesize, synthesize_stacks
 
 ALL = sorted(CONFIGURATIONS)
 
@@ -36,6 +38,42 @@ def test_cfn_lint_finds_no_errors(config: str) -> None:
         matches = lint(json.dumps(template), regions=regions,
                        config=ManualArgs(regions=regions, ignore_checks=["W3005"]))
         assert [str(m) for m in matches] == [], f"{config}/{stack}"
+
+
+CHECKOV = PROJECT_DIR / ".tools" / "checkov" / "bin" / "checkov"
+
+
+def run_checkov(template_files: list[Path]) -> list[dict[str, Any]]:
+    """checkov's JSON report (one entry per framework) on the given CloudFormation templates."""
+    assert CHECKOV.exists(), f"checkov is not installed at {CHECKOV}: run `make checkov` (own venv, see Makefile)"
+    # --skip-download: no call to the Prisma Cloud API (offline; only built-in checks).
+    command = [str(CHECKOV), "--framework", "cloudformation", "--skip-download", "--output", "json",
+               "--file", *map(str, template_files)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    assert result.stdout.strip(), f"checkov printed nothing (exit {result.returncode}): {result.stderr[-2000:]}"
+    report = json.loads(result.stdout)
+    return report if isinstance(report, list) else [report]
+
+
+def test_checkov_finds_no_failed_checks(tmp_path: Path) -> None:
+    """Every configuration in one checkov process (its start-up is ~3 s); skips live in the resources'
+    checkov metadata. A control template without metadata proves that checkov ran and fails things."""
+    control = tmp_path / "control.template.json"
+    control.write_text(json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {}}}}))
+    files = sorted(template for config in ALL
+                   for template in Path(next(iter(synthesize_stacks(config).values())).assembly.directory)
+                   .glob("*.template.json"))
+    (report,) = run_checkov([*files, control])
+    summary = report["summary"]
+    assert summary["parsing_errors"] == 0 and summary["resource_count"] > len(files), summary
+    failed = [f"{f['check_id']} {f['resource']} ({f['file_path']})" for f in report["results"]["failed_checks"]
+              if not f["file_path"].endswith(control.name)]
+    assert failed == [], "fix the resource, or skip the check in its metadata (stacks.nag.skip_checkov) with a reason"
+    assert "CKV_AWS_27" in {f["check_id"] for f in report["results"]["failed_checks"]
+                            if f["file_path"].endswith(control.name)}, "control: checkov did not fail a plain queue"
+    uncommented = [f"{s['check_id']} {s['resource']}" for s in report["results"]["skipped_checks"]
+                   if s["check_result"].get("suppress_comment", "No comment provided") == "No comment provided"]
+    assert uncommented == [], "every checkov skip needs a comment a reviewer can check"
 
 
 def test_a_deliberately_insecure_change_fails_synthesis() -> None:

@@ -339,12 +339,98 @@ def test_create_model_already_existing_counts_as_success(stubbed: Stubbed) -> No
     assert handler(training_event("gt-demo-1"), None)["decision"] == "already_registered"
 
 
-def test_other_create_model_errors_propagate(stubbed: Stubbed) -> None:
+def test_other_create_model_errors_alert_and_propagate(stubbed: Stubbed) -> None:
     stubbed.sm.add_response("describe_training_job", described_training_job("gt-demo-1"))
     stubbed.model_missing("gt-demo-1")
     stubbed.sm.add_client_error("create_model", "ValidationException", "Could not access model data at s3://...")
+    stubbed.expect_alert("RegisterModel failed for training job gt-demo-1", (
+        "RegisterModel stopped without starting anything for training job gt-demo-1.\n"
+        "Error: ClientError: An error occurred (ValidationException) when calling the CreateModel operation: "
+        "Could not access model data at s3://...\n\n"
+        "Retrying will not fix this: fix the cause named above, then redrive the event.\n"
+        "After Lambda's retries the event is kept in the dead-letter queue.\n\n"
+        f"Console: https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}#/jobs/gt-demo-1"))
     with pytest.raises(register_model.ClientError, match="Could not access model data"):
         handler(training_event("gt-demo-1"), None)
+
+
+def test_access_denied_alerts_and_propagates(stubbed: Stubbed) -> None:
+    stubbed.sm.add_client_error(
+        "describe_hyper_parameter_tuning_job", "AccessDeniedException",
+        "not authorized to perform: sagemaker:DescribeHyperParameterTuningJob", http_status_code=400)
+    stubbed.expect_alert("RegisterModel was denied access for tuning job gt-demo-1", (
+        "RegisterModel stopped without starting anything for tuning job gt-demo-1.\n"
+        "Error: ClientError: An error occurred (AccessDeniedException) when calling the "
+        "DescribeHyperParameterTuningJob operation: not authorized to perform: "
+        "sagemaker:DescribeHyperParameterTuningJob\n\n"
+        "AWS refused the call (AccessDenied): the function's role lacks a permission, a bucket or key policy "
+        "denies it, or the bucket belongs to another account (ExpectedBucketOwner). Retrying will not help "
+        "until the permission is fixed.\n"
+        "After Lambda's retries the event is kept in the dead-letter queue.\n\n"
+        f"Console: https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}"
+        "#/hyper-tuning-jobs/gt-demo-1"))
+    with pytest.raises(register_model.ClientError, match="AccessDeniedException"):
+        handler(tuning_event("gt-demo-1"), None)
+
+
+def test_a_throttled_call_alerts_as_will_retry_and_propagates(stubbed: Stubbed) -> None:
+    stubbed.sm.add_client_error("describe_training_job", "ThrottlingException", "Rate exceeded",
+                                http_status_code=400)
+    stubbed.expect_alert("RegisterModel failed for training job gt-demo-1 (will retry)")
+    with pytest.raises(register_model.ClientError, match="Rate exceeded") as raised:
+        handler(training_event("gt-demo-1"), None)
+    assert register_model.is_retryable(raised.value)
+
+
+def test_missing_model_artifacts_alert_and_propagate(stubbed: Stubbed) -> None:
+    described = described_training_job("gt-demo-1", model_data="")
+    stubbed.sm.add_response("describe_training_job", described)
+    stubbed.expect_alert("RegisterModel failed for training job gt-demo-1", ANY)
+    with pytest.raises(ValueError, match=r"has no ModelArtifacts\.S3ModelArtifacts"):
+        handler(training_event("gt-demo-1"), None)
+
+
+def test_a_failed_alert_does_not_hide_the_original_error(stubbed: Stubbed, capsys: pytest.CaptureFixture[str]) -> None:
+    stubbed.sm.add_client_error("describe_training_job", "InternalFailure", "boom", http_status_code=500)
+    stubbed.topic.add_client_error("publish", "AuthorizationError", "not allowed to publish")
+    with pytest.raises(register_model.ClientError, match="InternalFailure"):
+        handler(training_event("gt-demo-1"), None)
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    [lost] = [r for r in records if r["message"] == "alert_not_published"]
+    assert lost["level"] == "CRITICAL"
+    assert lost["subject"] == "RegisterModel failed for training job gt-demo-1 (will retry)"
+    assert "AuthorizationError" in lost["error"]
+
+
+class FakeContext:
+    function_name = "dev-Workflow-RegisterModel"
+
+
+def test_unreadable_settings_alert_to_the_topic_named_in_them(
+    stubbed: Stubbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_SETTINGS", json.dumps({**SETTINGS, "register_package": "yes"}))
+    stubbed.expect_alert("RegisterModel cannot read its settings: nothing was started", (
+        "RegisterModel stopped before doing anything: its settings (MODEL_SETTINGS) cannot be read.\n"
+        "Reason: MODEL_SETTINGS.register_package = 'yes' is invalid: expected true or false\n\n"
+        "What to do: the stack writes MODEL_SETTINGS; fix the config (cdk.json) and redeploy, or correct the "
+        "function's environment variable. The event is retried by Lambda and then kept in the dead-letter "
+        "queue: redrive it once the settings are fixed.\n\n"
+        f"Console: https://{REGION}.console.aws.amazon.com/lambda/home?region={REGION}"
+        "#/functions/dev-Workflow-RegisterModel"))
+    with pytest.raises(SettingsError, match="register_package"):
+        handler(training_event("gt-demo-1"), FakeContext())
+
+
+def test_unreadable_settings_without_a_topic_are_logged_loudly(
+    stubbed: Stubbed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MODEL_SETTINGS", json.dumps({**SETTINGS, "topic_arn": "alerts", "role_arn": 5}))
+    with pytest.raises(SettingsError):  # nothing published: the stubbers have nothing queued
+        handler(training_event("gt-demo-1"), FakeContext())
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(r["level"], r["message"]) for r in records] == [
+        ("CRITICAL", "settings_unreadable"), ("CRITICAL", "alert_not_published")]
 
 
 def test_training_job_of_a_tuning_job_is_left_to_the_tuning_job(stubbed: Stubbed) -> None:

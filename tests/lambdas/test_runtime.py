@@ -443,3 +443,54 @@ def test_one_call_ends_within_every_function_timeout() -> None:
         assert props["LoggingConfig"]["LogFormat"] == "JSON", handler
     assert aws_clients.worst_case_call_seconds(attempts=1, connect_timeout=3, read_timeout=10) == 13
     assert aws_clients.worst_case_call_seconds(attempts=3, connect_timeout=3, read_timeout=10) == 39 + (1 + 5) + (2 + 5)
+
+
+# --- alerts for paths that end without a job ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("arn", "region"), [
+    ("arn:aws:sns:eu-west-1:123456789012:alerts", "eu-west-1"),
+    ("arn:aws-us-gov:sns:us-gov-west-1:123456789012:alerts", "us-gov-west-1"),
+    ("arn:aws:sqs:eu-west-1:123456789012:alerts", None),
+    ("alerts", None),
+    ("arn:aws:sns::123456789012:alerts", None),
+])
+def test_sns_topic_region(arn: str, region: str | None) -> None:
+    assert runtime.sns_topic_region(arn) == region
+
+
+@pytest.mark.parametrize(("text", "topic"), [
+    ('{"topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts", "region": 5}',
+     "arn:aws:sns:us-east-1:123456789012:alerts"),
+    ('{"topic_arn": "alerts"}', None),
+    ('{"topic_arn": 5}', None),
+    ("[1]", None),
+    ("{not json", None),
+    ("", None),
+    (None, None),
+])
+def test_topic_arn_in_raw_settings(text: str | None, topic: str | None) -> None:
+    assert runtime.topic_arn_in_raw_settings(text) == topic
+
+
+def test_function_name_from_the_context_or_the_lambda_environment() -> None:
+    class Context:
+        function_name = "dev-Workflow-StartTraining"
+
+    assert runtime.function_name(Context(), {}) == "dev-Workflow-StartTraining"
+    assert runtime.function_name(None, {"AWS_LAMBDA_FUNCTION_NAME": "f"}) == "f"
+    assert runtime.function_name(None, {}) is None
+
+
+def test_failure_alert_says_whether_a_retry_may_help() -> None:
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "CreateModel")
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+    subject, message = runtime.failure_alert("StartTraining", "labeling job j", throttled)
+    assert subject == "StartTraining failed for labeling job j (will retry)"
+    assert "Lambda retries the event" in message
+    subject, message = runtime.failure_alert("StartTraining", "labeling job j", denied)
+    assert subject == "StartTraining was denied access for labeling job j"
+    assert "Retrying will not help until the permission is fixed." in message
+    subject, message = runtime.failure_alert("StartTraining", "labeling job j", KeyError("LabelAttributeName"))
+    assert subject == "StartTraining failed for labeling job j"
+    assert "Error: KeyError: 'LabelAttributeName'" in message

@@ -661,3 +661,173 @@ def test_parse_s3_uri(uri: str, expected: tuple[str, str]) -> None:
 def test_parse_s3_uri_rejects(uri: str) -> None:
     with pytest.raises(ValueError, match="s3://bucket/key"):
         parse_s3_uri(uri)
+
+
+# --- every way out without a job alerts (docs/alerts.md) -----------------------------------------
+
+
+def console_link(name: str) -> str:
+    return (f"Console: https://{REGION}.console.aws.amazon.com/sagemaker/groundtruth?region={REGION}"
+            f"#/labeling-jobs/details/{name}")
+
+
+def test_a_missing_output_manifest_alerts_and_starts_nothing(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    uri = aws.sagemaker.descriptions[name]["LabelingJobOutput"]["OutputDatasetS3Uri"]
+    aws.s3.delete_object(Bucket=aws.bucket, Key=parse_s3_uri(uri)[1])
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "skipped"
+    assert result["training_job"] is None
+    assert f"the output manifest {uri} does not exist (NoSuchKey)" in result["reason"]
+    [alert] = aws.alerts()
+    assert alert["Subject"] == f"Training not started for labeling job {name}"
+    assert alert["Message"] == (
+        f"Training not started for labeling job {name}: the output manifest {uri} does not exist (NoSuchKey): "
+        "nothing to train on.\n\nWhat to do: open the labeling job in the console and check that it labeled "
+        "objects and wrote its output; a labeling job that ended with no labeled objects needs a new job.\n\n"
+        + console_link(name))
+    assert aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
+
+
+def test_an_empty_output_manifest_alerts_and_starts_nothing(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: [])
+    uri = aws.sagemaker.descriptions[name]["LabelingJobOutput"]["OutputDatasetS3Uri"]
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "skipped"
+    [alert] = aws.alerts()
+    assert alert["Subject"] == f"Training not started for labeling job {name}"
+    assert f"the output manifest {uri} is empty (no lines): nothing to train on." in alert["Message"]
+    assert alert["Message"].endswith(console_link(name))
+
+
+def test_no_output_manifest_uri_alerts_and_starts_nothing(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    del aws.sagemaker.descriptions[name]["LabelingJobOutput"]
+
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "skipped"
+    [alert] = aws.alerts()
+    assert "SageMaker reports no output manifest (LabelingJobOutput.OutputDatasetS3Uri)" in alert["Message"]
+
+
+def test_access_denied_after_the_event_was_accepted_alerts_and_reraises(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    stubbed = boto3.client("sagemaker", region_name=REGION)
+    stubber = Stubber(stubbed)
+    stubber.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
+    stubber.add_client_error(
+        "create_training_job", "AccessDeniedException",
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/StartTraining is not authorized to perform: "
+        "iam:PassRole", http_status_code=400)
+    aws.sagemaker._real = stubbed
+
+    with stubber, pytest.raises(ClientError, match="AccessDeniedException"):
+        handler(labeling_event(name), None)
+
+    [alert] = aws.alerts()
+    assert alert["Subject"] == f"StartTraining was denied access for labeling job {name}"
+    assert alert["Message"].startswith(
+        f"StartTraining stopped without starting anything for labeling job {name}.\n"
+        "Error: ClientError: An error occurred (AccessDeniedException) when calling the CreateTrainingJob "
+        "operation: User: ")
+    assert "AWS refused the call (AccessDenied): the function's role lacks a permission" in alert["Message"]
+    assert "After Lambda's retries the event is kept in the dead-letter queue." in alert["Message"]
+    assert alert["Message"].endswith(console_link(name))
+
+
+def test_a_throttled_call_alerts_as_will_retry_and_reraises(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    stubbed = boto3.client("sagemaker", region_name=REGION)
+    stubber = Stubber(stubbed)
+    stubber.add_client_error("describe_training_job", "ThrottlingException", "Rate exceeded", http_status_code=400)
+    aws.sagemaker._real = stubbed
+
+    with stubber, pytest.raises(ClientError, match="Rate exceeded"):
+        handler(labeling_event(name), None)
+
+    [alert] = aws.alerts()
+    assert alert["Subject"] == f"StartTraining failed for labeling job {name} (will retry)"
+    assert "The error is transient (throttling, a timeout, a 5xx or a broken connection): Lambda retries" \
+        in alert["Message"]
+
+
+def test_other_create_errors_alert_before_they_propagate(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    stubbed = boto3.client("sagemaker", region_name=REGION)
+    stubber = Stubber(stubbed)
+    stubber.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
+    stubber.add_client_error("create_training_job", "ResourceLimitExceeded", "account-level service limit")
+    aws.sagemaker._real = stubbed
+    with stubber, pytest.raises(ClientError, match="ResourceLimitExceeded"):
+        handler(labeling_event(name), None)
+    [alert] = aws.alerts()
+    assert alert["Subject"] == f"StartTraining failed for labeling job {name}"
+    assert "Retrying will not fix this: fix the cause named above, then redrive the event." in alert["Message"]
+
+
+class FakeContext:
+    function_name = "dev-Workflow-StartTraining"
+
+
+def test_unreadable_settings_alert_to_the_topic_named_in_them(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = {key: value for key, value in aws.settings.items() if key != "role_arn"}
+    monkeypatch.setenv("TRAINING_SETTINGS", json.dumps(broken))
+
+    with pytest.raises(ValueError, match=r"TRAINING_SETTINGS\.role_arn is missing"):
+        handler(labeling_event("gt-demo-1"), FakeContext())
+
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "StartTraining cannot read its settings: nothing was started"
+    assert alert["Message"] == (
+        "StartTraining stopped before doing anything: its settings (TRAINING_SETTINGS) cannot be read.\n"
+        "Reason: TRAINING_SETTINGS.role_arn is missing\n\n"
+        "What to do: the stack writes TRAINING_SETTINGS; fix the config (cdk.json) and redeploy, or correct the "
+        "function's environment variable. The event is retried by Lambda and then kept in the dead-letter "
+        "queue: redrive it once the settings are fixed.\n\n"
+        f"Console: https://{REGION}.console.aws.amazon.com/lambda/home?region={REGION}"
+        "#/functions/dev-Workflow-StartTraining")
+
+
+def test_unreadable_settings_without_a_topic_are_logged_loudly(
+    no_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRAINING_SETTINGS", "{not json")
+    with pytest.raises(ValueError, match="TRAINING_SETTINGS is not valid JSON"):
+        handler(labeling_event("gt-demo-1"), None)  # no client: `no_aws` refuses every one
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(r["level"], r["message"]) for r in records] == [
+        ("CRITICAL", "settings_unreadable"), ("CRITICAL", "alert_not_published")]
+    assert records[1]["subject"] == "StartTraining cannot read its settings: nothing was started"
+    assert "no SNS topic ARN in TRAINING_SETTINGS" in records[1]["reason"]
+
+
+def test_s3_calls_on_the_project_bucket_name_the_expected_owner(aws: Aws) -> None:
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    s3 = boto3.client("s3", region_name=REGION)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    s3.meta.events.register("provide-client-params.s3.*",
+                            lambda params, model, **_: calls.append((model.name, dict(params))))
+    aws_clients.use("s3", REGION, s3)
+
+    assert handler(labeling_event(name), None)["decision"] == "started"
+
+    assert [operation for operation, _ in calls] == ["GetObject", "GetObject"] + ["PutObject"] * 4
+    assert all(params["Bucket"] == aws.bucket and params["ExpectedBucketOwner"] == ACCOUNT for _, params in calls)
+
+
+def test_read_lines_sends_the_expected_owner_when_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+
+    class FakeS3:
+        def get_object(self, **kwargs: Any) -> dict[str, Any]:
+            calls.append(kwargs)
+            return {"Body": StreamingBody(io.BytesIO(b"a\n"), 2)}
+
+    monkeypatch.setattr(start_training, "client", lambda service, region: FakeS3())
+    assert list(read_lines(REGION, "s3://bucket/out/output.manifest", ACCOUNT)) == [b"a"]
+    assert calls == [{"Bucket": "bucket", "Key": "out/output.manifest", "ExpectedBucketOwner": ACCOUNT}]

@@ -308,3 +308,19 @@ def test_a_deprecated_platform_fails_synth_naming_the_supported_ones(deprecated:
         build_app({**CONTEXT, "workflow.notebook.platform_identifier": deprecated})
     assert (f"workflow.notebook.platform_identifier = '{deprecated}' is deprecated by SageMaker; choose one of "
             "notebook-al2-v3, notebook-al2023-v1 (newest: notebook-al2023-v1)") in str(error.value)
+
+
+def test_alerts_take_an_existing_topic_and_prod_requires_a_subscriber() -> None:
+    topic = "arn:aws:sns:us-east-1:123456789012:team-alerts"
+    config = load(**{"alerts.topic_arn": topic})
+    assert config.alerts.topic_arn == topic and config.alerts.has_subscriber
+    assert not load_config(CONTEXT).alerts.require_subscriber
+    prod = load_config({**CONTEXT, "env": "prod"})  # loads (the CLI reads it); synth refuses it (test_alerts)
+    assert prod.alerts.require_subscriber and not prod.alerts.has_subscriber
+
+
+@pytest.mark.parametrize("value", ["team-alerts", "arn:aws:sns:us-east-1:123456789012:a.fifo",
+                                   "arn:aws:sqs:us-east-1:123456789012:queue"])
+def test_alerts_topic_arn_must_be_a_standard_sns_topic_arn(value: str) -> None:
+    with pytest.raises(ConfigError, match=f"workflow.alerts.topic_arn = '{value}' is not allowed: use an SNS topic"):
+        load(**{"alerts.topic_arn": value})

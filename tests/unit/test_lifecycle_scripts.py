@@ -580,3 +580,45 @@ def test_installed_checker_runs_from_its_unit_file(jupyter: FakeJupyter, tmp_pat
     decision, *stop_output = result.stdout.splitlines()
     assert decision.startswith("stop: 0 kernel(s), 0 terminal(s)")
     assert stop_output == ["STOP"]
+
+
+@pytest.mark.parametrize("routes", [
+    {},  # /api/kernels answers 404
+    {"/api/kernels": {"message": "Forbidden"}},  # an answer that is no list of kernels
+])
+def test_checker_counts_a_jupyter_api_error_as_busy(jupyter: FakeJupyter, tmp_path: Path, routes: dict) -> None:
+    jupyter.routes = routes
+    state_file = tmp_path / "state" / "state.json"
+    state_file.parent.mkdir()
+    state_file.write_text(json.dumps({"idle_since": time.time() - 9 * HOUR}))
+    result = _run_checker(jupyter.url, tmp_path)
+    assert result.stdout.startswith("keep: Jupyter API error, counted as busy (")
+    assert "STOP" not in result.stdout
+    assert json.loads(state_file.read_text())["idle_since"] < time.time() - 8 * HOUR  # clock untouched
+
+
+def test_checker_finds_the_aws_cli_only_by_absolute_system_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planted = tmp_path / "bin" / "aws"
+    planted.parent.mkdir()
+    planted.write_text("#!/bin/sh\necho PLANTED\n")
+    planted.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{planted.parent}:{SYSTEM_PATH}")
+    assert all(path.startswith(("/usr/bin/", "/usr/local/bin/")) for path in idle_check.AWS_CLI_PATHS)
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(json.dumps({"ResourceName": "nb"}))
+    ran: list[list[str]] = []
+    monkeypatch.setattr(idle_check.os, "access", lambda path, mode: path == "/usr/bin/aws")
+    monkeypatch.setattr(idle_check.subprocess, "run",
+                        lambda command, **_: ran.append(command) or subprocess.CompletedProcess(command, 0))
+    assert idle_check.stop_instance(str(metadata), None) == 0
+    assert ran == [["/usr/bin/aws", "sagemaker", "stop-notebook-instance", "--notebook-instance-name", "nb"]]
+
+
+def test_checker_without_a_system_aws_cli_stops_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(json.dumps({"ResourceName": "nb"}))
+    monkeypatch.setattr(idle_check.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(idle_check.subprocess, "run", lambda *a, **k: pytest.fail("nothing may run"))
+    assert idle_check.stop_instance(str(metadata), None) == 1
