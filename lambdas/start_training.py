@@ -69,8 +69,12 @@ LABEL_MAP_FILE = "label-map.json"
 LOGGER = get_logger("start_training")
 # How alerts name this function.
 FUNCTION = "StartTraining"
-# GetObject on a key that is not there: NoSuchKey (404) when the role may list the bucket.
+# GetObject on a key that is not there: NoSuchKey (404) when the reader may list the bucket, else
+# AccessDenied (403): "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP
+# status code 403" (GetObject API reference). This function may not list the bucket, so on a real
+# account a missing manifest answers AccessDenied.
 MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+MISSING_OR_DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden"})
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -117,10 +121,15 @@ def _start(settings: TrainingSettings, labeling_job_name: str, result: dict[str,
     try:
         body = open_object(settings.region, job.output_manifest_uri, _owner_of(settings, job.output_manifest_uri))
     except ClientError as error:
-        if error_code(error) not in MISSING_OBJECT_CODES:
+        code = error_code(error)
+        if code in MISSING_OBJECT_CODES:
+            problem = f"the output manifest {job.output_manifest_uri} does not exist ({code})"
+        elif code in MISSING_OR_DENIED_CODES:
+            problem = (f"the output manifest {job.output_manifest_uri} does not exist or cannot be read ({code}: S3 "
+                       "answers 403, not 404, for a missing key when the reader may not list the bucket)")
+        else:
             raise
-        return _manifest_unusable(settings, result, job_key, labeling_job_name,
-                                  f"the output manifest {job.output_manifest_uri} does not exist ({error_code(error)})")
+        return _manifest_unusable(settings, result, job_key, labeling_job_name, problem)
     split = split_manifest(
         body_lines(body),
         label_attribute=job.label_attribute,

@@ -691,6 +691,32 @@ def test_a_missing_output_manifest_alerts_and_starts_nothing(aws: Aws) -> None:
     assert aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
 
 
+def test_a_manifest_s3_refuses_to_read_is_reported_as_missing_or_unreadable(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AWS this function may not list the bucket, so a missing key answers 403, not 404."""
+    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
+    uri = aws.sagemaker.descriptions[name]["LabelingJobOutput"]["OutputDatasetS3Uri"]
+
+    real_open = start_training.open_object
+
+    def denied_for_the_manifest(region: str, object_uri: str, owner: str | None) -> Any:
+        if object_uri == uri:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+        return real_open(region, object_uri, owner)
+
+    monkeypatch.setattr(start_training, "open_object", denied_for_the_manifest)
+    result = handler(labeling_event(name), None)
+
+    assert result["decision"] == "skipped"
+    assert f"the output manifest {uri} does not exist or cannot be read (AccessDenied: S3 answers 403" in (
+        result["reason"])
+    [alert] = aws.alerts()
+    assert alert["Subject"] == f"Training not started for labeling job {name}"
+    assert "does not exist or cannot be read" in alert["Message"]
+    assert aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
+
+
 def test_an_empty_output_manifest_alerts_and_starts_nothing(aws: Aws) -> None:
     name, _ = aws.labeling_job(lambda name: [])
     uri = aws.sagemaker.descriptions[name]["LabelingJobOutput"]["OutputDatasetS3Uri"]
