@@ -22,6 +22,13 @@ def cli_context() -> dict:
     return json.loads((PROJECT_DIR / "cdk.json").read_text())["context"]
 
 
+DEBUG_VAR = "CDK_DEBUG"  # set it to 1 to get the traceback of a synth error
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_VAR, "").strip().lower() in ("1", "true", "yes")
+
+
 def main() -> int:
     try:
         app = build_app(
@@ -30,10 +37,16 @@ def main() -> int:
             default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
             default_region=os.environ.get("CDK_DEFAULT_REGION"),
         )
+        app.synth()
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        print(error, file=sys.stderr)  # already lists every problem with its key
         return 1
-    app.synth()
+    except Exception as error:  # one clean line for any other synth error (a construct's ValueError, ...)
+        if debugging():
+            raise
+        message = str(error).strip() or type(error).__name__
+        print(f"error: {message}\n(set {DEBUG_VAR}=1 for the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

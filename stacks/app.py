@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_sagemaker as sagemaker
 from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
 
 from stacks.config import WorkflowConfig, load_config
 from stacks.data_stack import DataStack
@@ -27,6 +30,21 @@ def build_app(
     return app
 
 
+# What a deletion or replacement of the Workflow stack must not take with it in prod: the registered
+# model versions, the workers' accounts and the notebook's ML storage volume.
+RETAINED_RESOURCE_TYPES: tuple[type, ...] = (
+    sagemaker.CfnModelPackageGroup, cognito.CfnUserPool, sagemaker.CfnNotebookInstance,
+)
+
+
+def retain_stateful_resources(scope: IConstruct) -> list[cdk.CfnResource]:
+    """Sets DeletionPolicy and UpdateReplacePolicy Retain on the RETAINED_RESOURCE_TYPES under scope."""
+    retained = [c for c in scope.node.find_all() if isinstance(c, RETAINED_RESOURCE_TYPES)]
+    for resource in retained:
+        resource.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+    return retained
+
+
 def add_stacks(app: cdk.App, config: WorkflowConfig) -> tuple[DataStack, WorkflowStack]:
     env = None if config.is_env_agnostic else cdk.Environment(account=config.account, region=config.region)
     # The local emulator cannot update a stack that has the bootstrap-version rule; only the
@@ -44,7 +62,11 @@ def add_stacks(app: cdk.App, config: WorkflowConfig) -> tuple[DataStack, Workflo
         app, f"{config.stack_prefix}-Workflow", config=config, data=data, env=env,
         synthesizer=synthesizer(),
         description="SageMaker labeling-to-training workflow: notebook, labeling, training, alerts (stateless)",
+        # The Data stack always has it; the Workflow stack when its stateful resources are retained (prod).
+        termination_protection=config.retain_on_delete,
     )
+    if config.retain_on_delete:
+        retain_stateful_resources(workflow)
     for key, value in config.tags.items():
         cdk.Tags.of(app).add(key, value)
     cdk.Tags.of(app).add("workflow-env", config.env_name)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import botocore.session
 
 from lambdas import job_rules, task_types, workforces
 from lambdas.task_types import TaskType
@@ -37,6 +40,9 @@ MAX_JOB_PREFIX_LENGTH = 23  # tuning job names (<= 32) keep 23 characters before
 MAX_IDLE_MINUTES = 24 * 60
 MAX_LABELING_TASK_SECONDS = 8 * 60 * 60  # TaskTimeLimitInSeconds upper bound (API model)
 MAX_TRAINING_RUNTIME_SECONDS = 28 * 24 * 60 * 60  # CreateTrainingJob limit
+# Tags the workflow adds to every job it creates, besides workflow.tags: stacks/lambda_settings.py adds
+# workflow-env, the Lambdas add labeling-job (lambdas/labeling_request.py, lambdas/training_request.py).
+WORKFLOW_JOB_TAG_KEYS = ("workflow-env", "labeling-job")
 # The retention periods CloudWatch Logs accepts, with the name of each in CDK's RetentionDays.
 LOG_RETENTION_PERIODS = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
@@ -55,7 +61,14 @@ RANGE_SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-_PREFIX = re.compile(r"^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$")
+# Segments of S3 "safe" characters minus '*' (an IAM wildcard: the prefix becomes part of the IAM resource
+# ARNs arn:aws:s3:::<bucket>/<prefix>/*), no empty, '.' or '..' segments, no leading or trailing '/'.
+# '?' is an IAM wildcard too and is not in the safe set; "'" is dropped as well (the notebook's lifecycle
+# script embeds the prefix in shell: stacks/lifecycle_scripts.py rejects it, so reject it here, naming the key).
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
+_PREFIX_SEGMENT = r"(?!\.{1,2}(?:/|$))[a-zA-Z0-9!_.()-]+"
+_PREFIX = re.compile(rf"^{_PREFIX_SEGMENT}(?:/{_PREFIX_SEGMENT})*$")
 _JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _JOB_PREFIX = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -74,6 +87,15 @@ _LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
 _TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
 _WORKFORCE_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]){0,62}$")
 _MODEL_PACKAGE_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+@functools.cache
+def _sagemaker_limits() -> tuple[re.Pattern[str], int, int]:
+    """(TaskKeyword pattern, TaskKeyword max length, TagList max) from botocore's SageMaker model: the
+    limits CreateLabelingJob / CreateTrainingJob / CreateHyperParameterTuningJob enforce (docs/config-limits.md)."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    keyword = model.shape_for("TaskKeyword").metadata
+    return re.compile(keyword["pattern"]), int(keyword["max"]), int(model.shape_for("TagList").metadata["max"])
 
 
 class ConfigError(ValueError):
@@ -217,6 +239,10 @@ class WorkflowConfig:
     task_type: str
     # Local-emulator target only (`make demo`): see app.py. Never set for a real account.
     local_emulator: bool = field(default=False)
+    # True (environments.prod): the model package group, the private workforce's user pool and the
+    # notebook instance are retained when deleted or replaced, and the Workflow stack gets termination
+    # protection (stacks/app.py).
+    retain_on_delete: bool = field(default=False)
 
     @property
     def is_env_agnostic(self) -> bool:
@@ -291,8 +317,12 @@ def _read_workflow(r: _Reader, local_emulator: bool) -> WorkflowConfig | None:
     if region is not None and _REGION.match(region) and region not in regions.GROUND_TRUTH_REGIONS:
         r.problems.append(regions.unsupported_region_message(f"{r.path}.region", region))
     prefix = r.string("prefix", pattern=_PREFIX,
-                      allowed="an S3 key prefix without leading or trailing '/' (letters, digits, - _ . / ...)")
+                      allowed="an S3 key prefix of '/'-separated segments of letters, digits and ! _ . ( ) -, "
+                      "without a leading or trailing '/', empty, '.' or '..' segments, or the wildcards '*' and '?' "
+                      "(the prefix becomes part of the IAM resource ARNs the roles are granted, where '*' and '?' "
+                      "would widen the grant to other keys of the bucket)")
     tags = r.string_map("tags", key_pattern=_TAG_KEY)
+    _check_tag_count(r, tags)
     log_retention = r.choice("log_retention_days", LOG_RETENTION_DAYS)
     # What labels and what trains: read first, the labeling and training checks are the task type's.
     task_type = r.choice("task_type", task_types.names())
@@ -305,6 +335,7 @@ def _read_workflow(r: _Reader, local_emulator: bool) -> WorkflowConfig | None:
     tuning = _read_tuning(r.section("tuning"), training, task)
     model = _read_model(r.section("model"))
     alerts = _read_alerts(r.section("alerts"))
+    retain_on_delete = r.boolean("retain_on_delete") if "retain_on_delete" in r.keys() else False  # noqa: SIM118
     # The bound depends on the kind (workforces.py): checked once both sections are read.
     too_long = workforces.policy_for(workforce.type).task_availability_problem(labeling.task_availability_seconds)
     if too_long:
@@ -316,8 +347,19 @@ def _read_workflow(r: _Reader, local_emulator: bool) -> WorkflowConfig | None:
         env_name=env_name, account=account, region=region, prefix=prefix, tags=tags,
         log_retention_days=log_retention, bucket=bucket, notebook=notebook, labeling=labeling,
         workforce=workforce, training=training, tuning=tuning, model=model, alerts=alerts,
-        task_type=task_type, local_emulator=local_emulator,
+        task_type=task_type, local_emulator=local_emulator, retain_on_delete=retain_on_delete,
     )
+
+
+def _check_tag_count(r: _Reader, tags: Mapping[str, str]) -> None:
+    # Each job the Lambdas create carries these tags plus the workflow's own; SageMaker accepts TagList max.
+    _, _, max_tags = _sagemaker_limits()
+    on_jobs = set(tags) | set(WORKFLOW_JOB_TAG_KEYS)
+    if len(on_jobs) > max_tags:
+        allowed = max_tags - len(set(WORKFLOW_JOB_TAG_KEYS) - set(tags))
+        r.problems.append(f"{r.path}.tags has {len(tags)} tags; at most {allowed} allowed: every labeling, training "
+                          f"and tuning job also gets the tags {', '.join(WORKFLOW_JOB_TAG_KEYS)}, and SageMaker "
+                          f"accepts at most {max_tags} tags per job")
 
 
 def _read_bucket(r: _Reader, account: str | None, region: str | None) -> BucketConfig:
@@ -416,9 +458,15 @@ def _read_labeling(r: _Reader, task: TaskType) -> LabelingConfig:
     for label in labels:
         if not label.strip() or len(label) > 256:
             r.problems.append(f"{r.path}.labels entry {label!r} must be 1-256 non-blank characters")
+    keyword_pattern, keyword_max, _ = _sagemaker_limits()
     keywords = r.string_list("task_keywords")
     if not 1 <= len(keywords) <= 5:
         r.problems.append(f"{r.path}.task_keywords = {keywords!r}: give 1 to 5 keywords")
+    for keyword in keywords:
+        if not keyword_pattern.fullmatch(keyword) or len(keyword) > keyword_max:
+            r.problems.append(f"{r.path}.task_keywords entry {keyword!r} is not allowed: use 1-{keyword_max} "
+                              "letters or digits, words separated by single spaces (CreateLabelingJob's "
+                              "TaskKeyword pattern)")
     config = LabelingConfig(
         job_prefix=job_prefix,
         label_attribute=attribute,
@@ -567,8 +615,12 @@ def _read_tuning(r: _Reader, training: TrainingConfig | None, task: TaskType) ->
         r.problems.append(f"{r.path}.max_parallel_jobs = {parallel} must be <= max_jobs = {max_jobs}")
     ranges_reader = r.section("ranges", open_keys=True)
     ranges: dict[str, ParameterRange] = {}
+    computed = task.algorithm.computed_hyperparameter_names
     for name in ranges_reader.keys():  # noqa: SIM118 (a _Reader, not a dict)
         sub = ranges_reader.section(name)
+        if name in computed:
+            sub.problems.append(f"{sub.path} cannot be tuned: {name} is computed from the labeled data; "
+                                "remove the range")
         kind = sub.choice("type", RANGE_TYPES)
         if kind == "categorical":
             values = sub.string_list("values", coerce=True)
@@ -579,9 +631,17 @@ def _read_tuning(r: _Reader, training: TrainingConfig | None, task: TaskType) ->
             low, high = sub.number("min"), sub.number("max")
             if low >= high:
                 sub.problems.append(f"{sub.path}: min = {low} must be < max = {high}")
+            if kind == "integer" and not (low.is_integer() and high.is_integer()):
+                sub.problems.append(f"{sub.path}: an integer range needs whole-number min and max "
+                                    f"(got {low} and {high})")
             scaling = sub.choice("scaling", RANGE_SCALINGS)
-            if scaling in ("Logarithmic", "ReverseLogarithmic") and low <= 0:
-                sub.problems.append(f"{sub.path}: {scaling} scaling needs min > 0 (got {low})")
+            # API_ContinuousParameterRange / API_IntegerParameterRange: Logarithmic needs values > 0;
+            # ReverseLogarithmic works only within 0 <= x < 1 and is not supported for integer ranges.
+            if scaling == "Logarithmic" and low <= 0:
+                sub.problems.append(f"{sub.path}: Logarithmic scaling needs min > 0 (got {low})")
+            if scaling == "ReverseLogarithmic" and (kind != "continuous" or low < 0 or high >= 1):
+                sub.problems.append(f"{sub.path}: ReverseLogarithmic scaling needs a continuous range within "
+                                    f"0 <= x < 1 (got {kind} {low}..{high})")
             ranges[name] = ParameterRange(type=kind, min=low, max=high, scaling=scaling)
         sub.finish()
     # Against the algorithm's tuning rules whether or not tuning is enabled: enabling it must not be

@@ -328,6 +328,8 @@ class Workforce(Construct):
             # a new pool) and would only keep the workers' e-mail addresses without an owner.
             # The accounts are declared in the config and re-invited on the next deployment;
             # labels live in S3 (data stack). The pinned logical ID guards against replacement.
+            # With workflow.retain_on_delete (prod) stacks/app.py sets RETAIN instead, so a stack
+            # deletion never silently removes the workers' accounts.
             removal_policy=RemovalPolicy.DESTROY,
         )
         pool_resource = pool.node.default_child

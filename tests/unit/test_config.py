@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lambdas import labeling_request as lr
+from lambdas import training_request as tr
+from lambdas.settings_json import SettingsError
 from lambdas.workforces import WorkforceKind
-from stacks.config import ConfigError, load_config
+from stacks import config as config_module
+from stacks import regions
+from stacks.config import ConfigError, ParameterRange, WorkflowConfig, load_config
+from stacks.lambda_settings import Deployment, labeling_settings, training_settings
 
 CONTEXT: dict[str, Any] = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
 
@@ -324,3 +332,124 @@ def test_alerts_take_an_existing_topic_and_prod_requires_a_subscriber() -> None:
 def test_alerts_topic_arn_must_be_a_standard_sns_topic_arn(value: str) -> None:
     with pytest.raises(ConfigError, match=f"workflow.alerts.topic_arn = '{value}' is not allowed: use an SNS topic"):
         load(**{"alerts.topic_arn": value})
+
+
+@pytest.mark.parametrize("prefix", [
+    "*", "a*", "data/*", "a?b", "..", ".", "a/../b", "a/./b", "a/..", "a//b", "/a", "a/", "/", "it's",
+])
+def test_prefix_rejects_wildcards_dot_segments_empty_segments_and_outer_slashes(prefix: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(prefix=prefix)
+    assert f"workflow.prefix = {prefix!r} is not allowed" in str(raised.value)
+    assert "IAM resource ARNs" in str(raised.value)
+
+
+@pytest.mark.parametrize("prefix", ["ground-truth-demo", "team.a/run_1", "a..b/c.d", "x(1)!"])
+def test_prefix_accepts_plain_segments(prefix: str) -> None:
+    assert load(prefix=prefix).prefix == prefix
+
+
+# --- values the Lambdas' own parsers reject are rejected at synth -------------------------------
+# Each case: the config override, the key its error names, and how to put the same value into an
+# accepted config (dataclasses.replace) so the Lambda's parser can show it would have failed at run time.
+
+_ACCOUNT, _REGION = "123456789012", "us-east-1"
+_DEPLOYMENT = Deployment(account=_ACCOUNT, region=_REGION, bucket=f"sagemaker-{_REGION}-{_ACCOUNT}",
+                         role_arn=f"arn:aws:iam::{_ACCOUNT}:role/Exec")
+_TOO_MANY_TAGS = {f"team{i}": "x" for i in range(49)}  # + workflow-env + labeling-job = 51 > 50
+
+
+_REVERSE_LOG = "workflow.tuning.ranges.momentum: ReverseLogarithmic scaling needs a continuous range within 0 <= x < 1"
+
+
+def _range(name: str, **fields: Any) -> dict[str, Any]:
+    return {name: {"scaling": "Auto", **fields}}
+
+
+def _lambda_parses(config: WorkflowConfig) -> None:
+    """Builds both Lambdas' settings from the config and parses them as the deployed Lambdas do."""
+    pre, acs = regions.ground_truth_lambda_arns(_REGION, config.task.ground_truth)
+    labeling = labeling_settings(config, _DEPLOYMENT, pre_lambda_arn=pre, acs_lambda_arn=acs,
+                                 workteam_arn=f"arn:aws:sagemaker:{_REGION}:394669845002:workteam/public-crowd/default")
+    lr.LabelingSettings.from_json(json.dumps(labeling))
+    training = training_settings(config, _DEPLOYMENT, topic_arn=f"arn:aws:sns:{_REGION}:{_ACCOUNT}:alerts",
+                                 image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1")
+    tr.TrainingSettings.from_json(json.dumps(training))
+
+
+def _with_ranges(config: WorkflowConfig, ranges: dict[str, Any]) -> WorkflowConfig:
+    parsed = {name: ParameterRange(**fields) for name, fields in ranges.items()}
+    return dataclasses.replace(config, tuning=dataclasses.replace(config.tuning, ranges=parsed))
+
+
+LAMBDA_REJECTS = [
+    pytest.param({"labeling.task_keywords": ["images", "multi-class"]}, "workflow.labeling.task_keywords entry "
+                 "'multi-class' is not allowed",
+                 lambda c: dataclasses.replace(c, labeling=dataclasses.replace(
+                     c.labeling, task_keywords=("images", "multi-class"))), id="keyword-pattern"),
+    pytest.param({"labeling.task_keywords": ["a" * 31]}, "workflow.labeling.task_keywords entry 'aaaa",
+                 lambda c: dataclasses.replace(c, labeling=dataclasses.replace(c.labeling, task_keywords=("a" * 31,))),
+                 id="keyword-length"),
+    pytest.param({"tags": _TOO_MANY_TAGS}, "workflow.tags has 49 tags; at most 48 allowed",
+                 lambda c: dataclasses.replace(c, tags=_TOO_MANY_TAGS), id="tags"),
+    pytest.param({"tuning.ranges": _range("momentum", type="continuous", min=0.5, max=1.5,
+                                          scaling="ReverseLogarithmic")},
+                 _REVERSE_LOG,
+                 lambda c: _with_ranges(c, {"momentum": {"type": "continuous", "min": 0.5, "max": 1.5,
+                                                         "scaling": "ReverseLogarithmic"}}), id="reverse-log-max"),
+    pytest.param({"tuning.ranges": _range("momentum", type="continuous", min=-0.5, max=0.5,
+                                          scaling="ReverseLogarithmic")},
+                 _REVERSE_LOG,
+                 lambda c: _with_ranges(c, {"momentum": {"type": "continuous", "min": -0.5, "max": 0.5,
+                                                         "scaling": "ReverseLogarithmic"}}), id="reverse-log-min"),
+    pytest.param({"tuning.ranges": _range("mini_batch_size", type="integer", min=8.5, max=32)},
+                 "workflow.tuning.ranges.mini_batch_size: an integer range needs whole-number min and max",
+                 lambda c: _with_ranges(c, {"mini_batch_size": {"type": "integer", "min": 8.5, "max": 32.0}}),
+                 id="integer-fraction"),
+    pytest.param({"tuning.ranges": _range("num_classes", type="integer", min=2, max=5)},
+                 "workflow.tuning.ranges.num_classes cannot be tuned: num_classes is computed from the labeled data",
+                 lambda c: _with_ranges(c, {"num_classes": {"type": "integer", "min": 2.0, "max": 5.0}}),
+                 id="computed-num_classes"),
+    pytest.param({"tuning.ranges": _range("num_training_samples", type="integer", min=2, max=5)},
+                 "workflow.tuning.ranges.num_training_samples cannot be tuned: num_training_samples is computed",
+                 lambda c: _with_ranges(c, {"num_training_samples": {"type": "integer", "min": 2.0, "max": 5.0}}),
+                 id="computed-num_training_samples"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message", "inject"), LAMBDA_REJECTS)
+def test_config_rejects_at_synth_what_the_lambdas_reject_at_run_time(
+        overrides: dict[str, Any], message: str, inject: Callable[[WorkflowConfig], WorkflowConfig]) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(**overrides)
+    assert message in str(raised.value)
+    # The same value in a config (as the config accepted before): the Lambda's parser refuses its settings.
+    accepted = load_config(CONTEXT, default_account=_ACCOUNT, default_region=_REGION)
+    _lambda_parses(accepted)  # the defaults parse
+    with pytest.raises((lr.LabelingRequestError, SettingsError)):
+        _lambda_parses(inject(accepted))
+
+
+def test_tags_up_to_the_job_limit_minus_the_workflows_own_are_accepted() -> None:
+    tags = {f"team{i}": "x" for i in range(48)}
+    config = load_config({**CONTEXT, "workflow.tags": tags}, default_account=_ACCOUNT, default_region=_REGION)
+    _lambda_parses(config)
+    # A user tag with a key the workflow sets itself does not add a tag to the job.
+    assert load(tags={**tags, "workflow-env": "mine"}).tags["workflow-env"] == "mine"
+
+
+def test_reverse_logarithmic_accepts_a_range_from_zero_below_one() -> None:
+    ranges = _range("momentum", type="continuous", min=0, max=0.9, scaling="ReverseLogarithmic")
+    assert load(**{"tuning.ranges": ranges}).tuning.ranges["momentum"].scaling == "ReverseLogarithmic"
+
+
+def test_sagemaker_limits_come_from_botocores_model() -> None:
+    pattern, keyword_max, max_tags = config_module._sagemaker_limits()
+    assert (pattern.pattern, keyword_max, max_tags) == ("[A-Za-z0-9]+( [A-Za-z0-9]+)*", 30, 50)
+
+
+def test_retain_on_delete_is_off_by_default_and_on_in_prod() -> None:
+    assert load_config(CONTEXT).retain_on_delete is False
+    assert load_config({**CONTEXT, "env": "prod", "workflow.alerts.email": "ml@example.com"}).retain_on_delete is True
+    with pytest.raises(ConfigError, match=r"workflow.retain_on_delete = 'yes' must be true or false"):
+        load(retain_on_delete="yes")
