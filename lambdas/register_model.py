@@ -32,8 +32,8 @@ from .aws_clients import client
 from .naming import MODEL_NAME_MAX, derive_name
 from .runtime import (
     alert_settings_error,
+    alerting_failures,
     console_url,
-    failure_alert,
     finish,
     get_logger,
     is_already_exists_error,
@@ -41,7 +41,6 @@ from .runtime import (
     is_retryable,
     log,
     publish_alert,
-    try_publish_alert,
 )
 from .settings_json import SettingsError, settings_reader, settings_text
 
@@ -140,15 +139,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if not change.name.startswith(settings.job_prefix):
         return finish(LOGGER, result, "ignored", f"not one of ours (prefix {settings.job_prefix!r})")
     # Accepted: from here on, every way out without a model tells people (docs/alerts.md).
-    try:
+    with alerting_failures(LOGGER, FUNCTION, f"{change.kind} job {change.name}", topic_arn=settings.topic_arn,
+                           region=settings.region,
+                           console=console_url(settings.region, f"{change.kind}-job", change.name)):
         return _handle(settings, change, result)
-    except Exception as error:
-        subject, message = failure_alert(FUNCTION, f"{change.kind} job {change.name}", error)
-        try_publish_alert(settings.topic_arn, settings.region, subject, message,
-                          console=console_url(settings.region, f"{change.kind}-job", change.name),
-                          logger=LOGGER, fields={"error": str(error), "retryable": is_retryable(error)})
-        # Re-raised whether retryable or not: Lambda retries, then the dead-letter queue keeps the event.
-        raise
 
 
 def _handle(settings: ModelSettings, change: JobStateChange, result: dict[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,13 @@ Facts this module relies on, with their AWS sources: docs/lambda-runtime.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -371,6 +372,22 @@ def try_publish_alert(
             error=f"{type(error).__name__}: {error}")
         return False
     return True
+
+
+@contextlib.contextmanager
+def alerting_failures(
+    logger: logging.Logger, function: str, what: str, *, topic_arn: str, region: str, console: str | None
+) -> Iterator[None]:
+    """Around the part of a handler that runs once an event is accepted: any exception is alerted
+    (`failure_alert`, naming `what`) and re-raised, retryable or not, so Lambda retries and the
+    dead-letter queue keeps the event."""
+    try:
+        yield
+    except Exception as error:
+        subject, message = failure_alert(function, what, error)
+        try_publish_alert(topic_arn, region, subject, message, console=console, logger=logger,
+                          fields={"error": str(error), "retryable": is_retryable(error)})
+        raise
 
 
 def alert_settings_error(

@@ -33,17 +33,15 @@ from .manifests import (
 from .naming import job_name_from_arn
 from .runtime import (
     alert_settings_error,
+    alerting_failures,
     console_url,
     error_code,
     error_message,
-    failure_alert,
     finish,
     get_logger,
     is_already_exists_error,
     is_not_found_error,
-    is_retryable,
     publish_alert,
-    try_publish_alert,
 )
 from .settings_json import SettingsError
 from .training_request import (
@@ -91,15 +89,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if status != "Completed":
         return finish(LOGGER, result, "ignored", f"labeling job is {status}, not Completed")
     # Accepted: from here on, every way out without a job tells people (docs/alerts.md).
-    try:
+    with alerting_failures(LOGGER, FUNCTION, f"labeling job {labeling_job_name}", topic_arn=settings.topic_arn,
+                           region=settings.region,
+                           console=console_url(settings.region, "labeling-job", labeling_job_name)):
         return _start(settings, labeling_job_name, result)
-    except Exception as error:
-        subject, message = failure_alert(FUNCTION, f"labeling job {labeling_job_name}", error)
-        try_publish_alert(settings.topic_arn, settings.region, subject, message,
-                          console=console_url(settings.region, "labeling-job", labeling_job_name),
-                          logger=LOGGER, fields={"error": str(error), "retryable": is_retryable(error)})
-        # Re-raised whether retryable or not: Lambda retries, then the dead-letter queue keeps the event.
-        raise
 
 
 def _start(settings: TrainingSettings, labeling_job_name: str, result: dict[str, Any]) -> dict[str, Any]:
