@@ -576,17 +576,6 @@ def test_race_with_a_concurrent_delivery_counts_as_started(aws: Aws) -> None:
     assert "already exists" in result["reason"]
 
 
-def test_other_create_errors_propagate(aws: Aws) -> None:
-    name, _ = aws.labeling_job(lambda name: manifest_lines(name, {0: 10, 1: 10}))
-    stubbed = boto3.client("sagemaker", region_name=REGION)
-    stubber = Stubber(stubbed)
-    stubber.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
-    stubber.add_client_error("create_training_job", "ResourceLimitExceeded", "account-level service limit")
-    aws.sagemaker._real = stubbed
-    with stubber, pytest.raises(ClientError, match="ResourceLimitExceeded"):
-        handler(labeling_event(name), None)
-
-
 # --- decisions without AWS calls ---------------------------------------------------------------
 
 
