@@ -32,7 +32,7 @@ help:
 	@echo "make synth   write the CloudFormation templates to cdk.out/ (offline, no credentials)"
 	@echo "make lint    ruff on the code, cfn-lint and checkov on the templates"
 	@echo "make bench   benchmarks (manifest split, manifest build, synth time)"
-	@echo "make docs    regenerate the diagram in docs/architecture.md from the synthesized templates"
+	@echo "make docs    regenerate docs/architecture.md's diagram and docs/cdk-json.schema.json (config schema)"
 	@echo "make images  regenerate stacks/algorithm_images.json from the SageMaker Python SDK"
 	@echo "make install create .venv/ and node_modules/, and .tools/node/ if node < 22 (idempotent)"
 	@echo "make clean   remove build outputs (keeps .venv/ and node_modules/)"
@@ -85,6 +85,7 @@ bench: install
 
 docs: install
 	$(PY) -m tools.architecture --write docs/architecture.md
+	$(PY) -m tools.config_schema --write docs/cdk-json.schema.json
 
 images: install
 	$(PY) tools/generate_algorithm_images.py

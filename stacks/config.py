@@ -1,4 +1,4 @@
-"""Typed, validated configuration of the workflow.
+"""Typed, validated configuration of the workflow, declared on pydantic v2.
 
 The config is the `workflow` object in `cdk.json` context. It can be changed per deployment:
 
@@ -6,9 +6,14 @@ The config is the `workflow` object in `cdk.json` context. It can be changed per
 * `-c workflow.<dotted.key>=<value>` overrides a single key (values are parsed as JSON
   when they parse, else taken as strings: `-c workflow.notebook.idle_minutes=30`).
 
-Every value is checked here, at synth, and every problem is reported at once, each naming
-the key, the bad value and what is allowed. Unknown keys are errors (typos must not be
-silently ignored).
+The models below declare every type, range, pattern and cross-field rule; pydantic validates
+the merged JSON (strict JSON mode: no string-to-number or number-to-bool coercion), and
+`load_config` turns its errors into one line per problem that names the key, the bad value and
+what is allowed. Unknown keys are errors (typos must not be silently ignored). Field errors of
+every section are reported at once; a section's cross-field rules run once its fields are valid.
+
+The JSON Schema of `context.workflow` (docs/cdk-json.schema.json) is generated from these models
+(`make docs`, tools/config_schema.py) and a test keeps it equal to them.
 """
 
 from __future__ import annotations
@@ -18,16 +23,32 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import types
+import typing
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 import botocore.session
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from lambdas import job_rules, task_types, workforces
 from lambdas.task_types import TaskType
-from lambdas.workforces import WorkforceKind, WorkforcePolicy
+from lambdas.workforces import WorkforceKind
 from stacks import notebook_platforms, regions
 
 CONTEXT_KEY = "workflow"
@@ -59,8 +80,6 @@ EARLY_STOPPING = ("Off", "Auto")
 RANGE_TYPES = ("continuous", "integer", "categorical")
 RANGE_SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
 
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 # Segments of S3 "safe" characters minus '*' (an IAM wildcard: the prefix becomes part of the IAM resource
 # ARNs arn:aws:s3:::<bucket>/<prefix>/*), no empty, '.' or '..' segments, no leading or trailing '/'.
 # '?' is an IAM wildcard too and is not in the safe set; "'" is dropped as well (the notebook's lifecycle
@@ -68,25 +87,13 @@ _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
 _PREFIX_SEGMENT = r"(?!\.{1,2}(?:/|$))[a-zA-Z0-9!_.()-]+"
-_PREFIX = re.compile(rf"^{_PREFIX_SEGMENT}(?:/{_PREFIX_SEGMENT})*$")
-_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-_JOB_PREFIX = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-_SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-_SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
-_WORKTEAM_ARN = re.compile(
-    r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/[a-z0-9\-]+/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-)
-# Standard topics only: CloudWatch alarms cannot notify a FIFO topic.
-_SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
-_TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
-_WORKFORCE_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]){0,62}$")
-_MODEL_PACKAGE_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+PREFIX_PATTERN = rf"{_PREFIX_SEGMENT}(?:/{_PREFIX_SEGMENT})*"
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+_TAG_KEY = r"[\w.:/=+@ -]{1,128}"
+_KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}"
+_WORKTEAM_ARN = r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/[a-z0-9\-]+/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+_KMS_ALLOWED = "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
 
 
 @functools.cache
@@ -108,125 +115,451 @@ class ConfigError(ValueError):
         )
 
 
-# --------------------------------------------------------------------------- dataclasses
+# --------------------------------------------------------------------------- declared types
+# Each helper returns an Annotated type: the check pydantic runs, and the JSON Schema an editor sees.
+# Patterns are checked with re.fullmatch (Python's `$` would accept a trailing newline); the schema
+# carries the same pattern anchored for ECMA-262, which JSON Schema uses.
+
+_ALLOWED = "x-allowed"  # schema key holding the "what is allowed" text of a patterned string
 
 
-@dataclass(frozen=True)
-class BucketConfig:
-    name: str | None
+def _text(pattern: str | None = None, *, allowed: str = "", max_length: int | None = None,
+          description: str = "") -> Any:
+    compiled = re.compile(pattern) if pattern else None
+
+    def check(value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("workflow_value", "must be a non-empty string")
+        if compiled is not None and not compiled.fullmatch(value):
+            raise PydanticCustomError("workflow_value", "is not allowed: use {allowed}", {"allowed": allowed})
+        if max_length is not None and len(value) > max_length:
+            raise PydanticCustomError("workflow_key", "is {length} characters; at most {max} allowed",
+                                      {"length": len(value), "max": max_length})
+        return value
+
+    schema: dict[str, Any] = {"minLength": 1}
+    if pattern:
+        schema["pattern"] = f"^(?:{pattern})$"
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return Annotated[str, AfterValidator(check),
+                     Field(description=description or allowed or None, json_schema_extra=schema)]
+
+
+def _int(low: int, high: int, *, note: str = "", description: str = "") -> Any:
+    return Annotated[int, Field(ge=low, le=high, description=description or note or None)]
+
+
+def _number(low: float, high: float, description: str = "") -> Any:
+    return Annotated[float, Field(ge=low, le=high, description=description or None)]
+
+
+def _coerce_number_to_text(value: Any) -> Any:
+    # Hyperparameters and categorical values are strings to SageMaker; cdk.json may write 10 or 0.1.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _choice(values: Iterable[Any], description: str = "") -> Any:
+    """A value from a set that is known at import time (schema `enum`)."""
+    return Literal[tuple(values)] if not description else Annotated[Literal[tuple(values)],
+                                                                    Field(description=description)]
+
+
+def _registered(names: Any, what: str) -> Any:
+    """A name from a registry that tests may extend at run time (task types): checked at validation time."""
+
+    def check(value: str) -> str:
+        known = names()
+        if value not in known:
+            raise PydanticCustomError("workflow_value", "is not allowed: choose one of {known}",
+                                      {"known": ", ".join(known)})
+        return value
+
+    return Annotated[str, AfterValidator(check), Field(description=what, json_schema_extra=lambda s: s.update(
+        enum=list(names())))]
+
+
+def _problems(problems: list[str]) -> None:
+    """Raises the cross-field problems of a model as one error that load_config expands, line by line."""
+    if problems:
+        raise PydanticCustomError("workflow_problems", "{problems}", {"problems": problems})
+
+
+def _context(info: ValidationInfo) -> _Selectors:
+    return (info.context or {}).get("selectors") or _Selectors.default()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, regex_engine="python-re",
+                              use_attribute_docstrings=True)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class BucketConfig(_Model):
+    PATH: ClassVar[str] = f"{CONTEXT_KEY}.bucket"
+
+    name: Annotated[str | None, Field(description="The data bucket's name; null: sagemaker-<region>-<account>")]
     adopt_existing: bool
-    kms_key_arn: str | None
-    noncurrent_version_expiration_days: int
-    access_log_expiration_days: int
+    """Use an existing bucket of that name instead of creating one."""
+    kms_key_arn: _text(_KMS_KEY_ARN, allowed=_KMS_ALLOWED) | None
+    noncurrent_version_expiration_days: _int(1, 3650)
+    access_log_expiration_days: _int(1, 3650)
+
+    @model_validator(mode="after")
+    def _valid_bucket_name(self) -> BucketConfig:
+        name = self.name
+        if name is not None and (not _BUCKET_NAME.fullmatch(name) or ".." in name or _IP_ADDRESS.fullmatch(name)
+                                 or name.startswith("xn--")):
+            _problems([f"{self.PATH}.name = {name!r} is not a valid S3 bucket name: use 3-{MAX_BUCKET_NAME_LENGTH} "
+                       "lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"])
+        return self
 
 
-@dataclass(frozen=True)
-class NotebookConfig:
+class NotebookConfig(_Model):
+    PATH: ClassVar[str] = f"{CONTEXT_KEY}.notebook"
+
     enabled: bool
-    instance_type: str
-    volume_size_gb: int
-    platform_identifier: str
+    instance_type: _text(r"ml\.[a-z0-9]+\.[a-z0-9]+", allowed="a SageMaker instance type such as ml.t3.medium")
+    volume_size_gb: _int(5, 16384)
+    platform_identifier: Annotated[str, Field(json_schema_extra={"enum": list(PLATFORM_IDENTIFIERS)},
+                                              description="Amazon Linux platform of the notebook instance")]
     root_access: bool
-    idle_minutes: int
-    subnet_id: str | None
-    security_group_ids: tuple[str, ...]
-    kms_key_arn: str | None
+    idle_minutes: _int(0, MAX_IDLE_MINUTES, note="0 disables auto-stop")
+    subnet_id: _text(r"subnet-[0-9a-f]{8,17}", allowed="a subnet id such as subnet-0abc12345") | None
+    security_group_ids: tuple[_text(r"sg-[0-9a-f]{8,17}", allowed="security group ids such as sg-0abc12345"), ...]
+    kms_key_arn: _text(_KMS_KEY_ARN, allowed=_KMS_ALLOWED) | None
     sync_sample_images: bool
 
+    @model_validator(mode="after")
+    def _rules(self) -> NotebookConfig:
+        p, problems = self.PATH, []
+        platform = notebook_platforms.platform_problem(f"{p}.platform_identifier", self.platform_identifier)
+        if platform:
+            problems.append(platform)
+        if self.subnet_id is not None and not self.security_group_ids:
+            problems.append(f"{p}.subnet_id is set but {p}.security_group_ids is empty; "
+                            "a notebook in a VPC subnet needs at least one security group")
+        if self.security_group_ids and self.subnet_id is None:
+            problems.append(f"{p}.security_group_ids is set but {p}.subnet_id is not; "
+                            "security groups apply only inside a VPC subnet")
+        _problems(problems)
+        return self
 
-@dataclass(frozen=True)
-class LabelingConfig:
-    job_prefix: str
-    label_attribute: str
+
+class LabelingConfig(_Model):
+    PATH: ClassVar[str] = f"{CONTEXT_KEY}.labeling"
+
+    # Lowercase: SageMaker writes job names lowercased into ARNs, and the training trigger matches the
+    # labeling job ARN by prefix.
+    job_prefix: _text(r"[a-z0-9](-*[a-z0-9]){0,62}", allowed="lowercase letters, digits and '-', starting and "
+                      "ending with a letter or digit (the labeling job name pattern, lowercased)")
+    label_attribute: _text(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}",
+                           allowed="letters, digits and '-' (at most 127 characters)")
     labels: tuple[str, ...]
-    task_title: str
-    task_description: str
+    task_title: _text(max_length=128)
+    task_description: _text(max_length=255)
     task_keywords: tuple[str, ...]
-    short_instructions: str
-    full_instructions: str
-    task_time_limit_seconds: int
-    task_availability_seconds: int
-    max_concurrent_tasks: int | None
-    max_objects: int | None
+    short_instructions: _text(max_length=1000)
+    full_instructions: _text(max_length=2000)
+    task_time_limit_seconds: _int(30, MAX_LABELING_TASK_SECONDS)
+    task_availability_seconds: _int(workforces.MIN_TASK_AVAILABILITY_SECONDS,
+                                    workforces.longest_task_availability_seconds(),
+                                    note="the longest any workforce.type allows")
+    max_concurrent_tasks: _int(1, 5000) | None
+    max_objects: _int(1, 100_000) | None
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> LabelingConfig:
+        p, problems = self.PATH, []
+        if len(self.job_prefix) > MAX_JOB_PREFIX_LENGTH:
+            problems.append(f"{p}.job_prefix = {self.job_prefix!r} is {len(self.job_prefix)} characters; at most "
+                            f"{MAX_JOB_PREFIX_LENGTH} leave room for the timestamp in 63-character job names")
+        if self.label_attribute.endswith("-metadata"):
+            problems.append(f"{p}.label_attribute = {self.label_attribute!r} must not end in '-metadata' "
+                            "(Ground Truth reserves that suffix for the label's metadata)")
+        labels, ground_truth = list(self.labels), _context(info).task.ground_truth
+        if len(labels) < ground_truth.min_labels:
+            problems.append(f"{p}.labels = {labels!r}: {ground_truth.title} needs at least "
+                            f"{ground_truth.min_labels} labels")
+        if len(labels) > ground_truth.max_labels:
+            problems.append(f"{p}.labels has {len(labels)} labels; Ground Truth allows at most "
+                            f"{ground_truth.max_labels} for {ground_truth.title}")
+        folded = [label.casefold() for label in labels]
+        duplicates = sorted({x for x in labels if folded.count(x.casefold()) > 1})
+        if duplicates:
+            problems.append(f"{p}.labels contains duplicates {duplicates!r}; each label must be unique")
+        problems.extend(f"{p}.labels entry {label!r} must be 1-256 non-blank characters"
+                        for label in labels if not label.strip() or len(label) > 256)
+        # The bound depends on the workforce kind (workforces.py); an unknown kind is reported by its own key.
+        kind, seconds = _context(info).workforce_kind, self.task_availability_seconds
+        too_long = kind is not None and workforces.policy_for(kind).task_availability_problem(seconds)
+        if too_long:
+            problems.append(f"{p}.task_availability_seconds = {seconds}: {too_long}")
+        keyword_pattern, keyword_max, _ = _sagemaker_limits()
+        keywords = list(self.task_keywords)
+        if not 1 <= len(keywords) <= 5:
+            problems.append(f"{p}.task_keywords = {keywords!r}: give 1 to 5 keywords")
+        problems.extend(f"{p}.task_keywords entry {keyword!r} is not allowed: use 1-{keyword_max} letters or "
+                        "digits, words separated by single spaces (CreateLabelingJob's TaskKeyword pattern)"
+                        for keyword in keywords
+                        if not keyword_pattern.fullmatch(keyword) or len(keyword) > keyword_max)
+        _problems(problems)
+        return self
 
 
-@dataclass(frozen=True)
-class WorkforceConfig:
-    type: WorkforceKind  # its rules: workforces.policy_for(type)
-    price_usd: Decimal | None
-    workers_per_object: int
+class WorkforceConfig(_Model):
+    PATH: ClassVar[str] = f"{CONTEXT_KEY}.workforce"
+
+    type: Annotated[WorkforceKind, PlainValidator(lambda v: _workforce_kind(v)),
+                    WithJsonSchema({"type": "string", "enum": [kind.value for kind in WorkforceKind],
+                                    "description": "Who labels: its rules are the kind's policy"})]
+    price_usd: Annotated[Decimal | None, BeforeValidator(lambda v: _price(v)),
+                         Field(description="USD per object per worker (Mechanical Turk only)",
+                               json_schema_extra={"type": ["number", "string", "null"]})]
+    workers_per_object: _int(1, 9)
+    # Both always have a value (cdk.json's defaults): they apply to the kinds whose policy lists them
+    # (free_of_adult_content: declares_adult_content; mfa: the pool the stack creates).
     free_of_adult_content: bool
-    worker_emails: tuple[str, ...]
-    mfa: str
-    existing_workforce_name: str | None
-    existing_user_pool_id: str | None
-    existing_app_client_id: str | None
-    workteam_arn: str | None
+    worker_emails: tuple[_text(r"[^@\s]+@[^@\s]+\.[^@\s]+", allowed="email addresses"), ...]
+    mfa: _choice(MFA_MODES)
+    existing_workforce_name: _text(r"[a-zA-Z0-9]([a-zA-Z0-9\-]){0,62}",
+                                   allowed="a workforce name (letters, digits, '-')") | None
+    existing_user_pool_id: _text(r"[\w-]+_[0-9a-zA-Z]+", allowed="a Cognito user pool id such as "
+                                 "us-east-1_AbCdEf123") | None
+    existing_app_client_id: _text(r"[\w+]+", allowed="a Cognito app client id") | None
+    workteam_arn: _text(_WORKTEAM_ARN, allowed="a SageMaker workteam ARN "
+                        "(arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>)") | None
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> WorkforceConfig:
+        p, problems, region = self.PATH, [], _context(info).region
+        policy = workforces.policy_for(self.type)
+        if self.workteam_arn and region and (arn_region := self.workteam_arn.split(":")[3]) != region:
+            problems.append(f"{p}.workteam_arn is in {arn_region!r} but the stacks deploy to {region!r}; "
+                            "a workteam serves labeling jobs in its own region only")
+        folded = [e.casefold() for e in self.worker_emails]
+        repeated = sorted({e for e in self.worker_emails if folded.count(e.casefold()) > 1})
+        if repeated:
+            problems.append(f"{p}.worker_emails lists {repeated!r} more than once (emails are case-insensitive)")
+        joining = workforces.EXISTING_WORKFORCE_NAME in policy.config_keys and self.existing_workforce_name
+        if joining and not (self.existing_user_pool_id and self.existing_app_client_id):
+            problems.append(f"{p}.existing_workforce_name needs existing_user_pool_id and existing_app_client_id "
+                            "(a team must use its workforce's pool and client: `aws sagemaker describe-workforce "
+                            "--workforce-name <name>` shows them under CognitoConfig)")
+        prices = ", ".join(str(x) for x in policy.task_prices_usd)
+        # What applies to which kind is the kind's policy, not a comparison here: keys the kind requires must
+        # be set; keys of other kinds must not be (a leftover, or the wrong type).
+        for key in (workforces.PRICE_USD, workforces.WORKER_EMAILS, workforces.WORKTEAM_ARN,
+                    workforces.EXISTING_WORKFORCE_NAME, workforces.EXISTING_USER_POOL_ID,
+                    workforces.EXISTING_APP_CLIENT_ID):
+            value = getattr(self, key)
+            unset = value is None or value == ()
+            if key in policy.required_config_keys and unset:
+                hint = f": choose one of {prices} (USD per object per worker)" if key == workforces.PRICE_USD else ""
+                problems.append(f"{p}.{key} is required when {p}.type = {self.type.value!r} ({policy.title}){hint}")
+            elif key not in policy.config_keys and not unset:
+                where = " or ".join(repr(k) for k in workforces.kinds_where(key)) or "no registered type"
+                shown, empty = (list(value), "[]") if isinstance(value, tuple) else (value, "null")
+                if isinstance(value, Decimal):
+                    shown = float(value)
+                problems.append(f"{p}.{key} = {shown!r} applies only when {p}.type is {where}, not "
+                                f"{self.type.value!r}: set it to {empty}")
+        # PublicWorkforceTaskPrice is, by the API's definition, what a Mechanical Turk worker is paid per task.
+        if policy.paid_per_task and self.price_usd is not None and self.price_usd not in policy.task_prices_usd:
+            problems.append(f"{p}.price_usd = {float(self.price_usd)!r} is not a valid Mechanical Turk price for "
+                            f"image classification; choose one of {prices} (USD per object per worker)")
+        _problems(problems)
+        return self
 
 
-@dataclass(frozen=True)
-class TrainingConfig:
-    instance_type: str
-    instance_count: int
-    volume_size_gb: int
+def _workforce_kind(value: Any) -> WorkforceKind:
+    # The registry is read at call time: a kind registered later (a vendor team) is accepted too.
+    kind = workforces.parse_kind(value) if isinstance(value, str) else None
+    if kind is None:
+        raise PydanticCustomError("workflow_value", "is not allowed: choose one of {known}",
+                                  {"known": ", ".join(workforces.kind_values())})
+    return kind
+
+
+def _price(value: Any) -> Any:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return value  # null passes, other types fail pydantic's own type check
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise PydanticCustomError("workflow_value", "is not a price: write a decimal number such as 0.012") from None
+
+
+def _mapping(key_pattern: str, allowed: str, value: Any) -> Any:
+    """An object whose keys match a pattern (JSON Schema: propertyNames) and whose values are `value`."""
+    return Annotated[dict[_text(key_pattern, allowed=allowed), value],
+                     Field(json_schema_extra={"propertyNames": {"pattern": f"^(?:{key_pattern})$"}})]
+
+
+_Hyperparameters = _mapping(r"[a-z0-9_]{1,64}", "lowercase letters, digits and '_'",
+                            Annotated[_text(), BeforeValidator(_coerce_number_to_text)])
+
+
+class TrainingConfig(_Model):
+    PATH: ClassVar[str] = f"{CONTEXT_KEY}.training"
+
+    instance_type: _text(r"ml\.[a-z0-9]+\.[a-z0-9]+", allowed="a SageMaker instance type such as ml.g4dn.xlarge")
+    instance_count: _int(1, 20)
+    volume_size_gb: _int(1, 16384)
     spot: bool
-    max_runtime_seconds: int
-    max_wait_seconds: int
-    validation_fraction: float
-    min_labeled_objects: int
-    hyperparameters: Mapping[str, str]
+    max_runtime_seconds: _int(60, MAX_TRAINING_RUNTIME_SECONDS)
+    max_wait_seconds: _int(60, MAX_TRAINING_RUNTIME_SECONDS)
+    validation_fraction: _number(0.05, 0.5)
+    min_labeled_objects: _int(2, 100_000)
+    # Digits too: beta_1 and beta_2 are documented names. Which names exist is the algorithm's rules' call.
+    hyperparameters: _Hyperparameters
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> TrainingConfig:
+        p, task, problems = self.PATH, _context(info).task, []
+        if self.spot and self.max_wait_seconds < self.max_runtime_seconds:
+            problems.append(f"{p}.max_wait_seconds = {self.max_wait_seconds} must be >= max_runtime_seconds = "
+                            f"{self.max_runtime_seconds} with managed spot training")
+        problems.extend(task_types.computed_hyperparameter_problems(self.hyperparameters, task,
+                                                                    path=f"{p}.hyperparameters"))
+        problems.extend(task.algorithm.rules.check_training_config(
+            instance_type=self.instance_type, hyperparameters=self.hyperparameters, path=p))
+        _problems(problems)
+        return self
 
 
-@dataclass(frozen=True)
-class ParameterRange:
-    type: str
-    min: float | None = None
-    max: float | None = None
-    scaling: str = "Auto"
-    values: tuple[str, ...] = ()
+class _NumericRange(_Model):
+    min: float
+    max: float
+    scaling: _choice(RANGE_SCALINGS) = "Auto"
+    """ScalingType; the API's default is Auto."""
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return ()
 
     def to_settings(self) -> dict[str, Any]:
-        if self.type == "categorical":
-            return {"type": self.type, "values": list(self.values)}
         return {"type": self.type, "min": self.min, "max": self.max, "scaling": self.scaling}
 
+    def problems(self, path: str) -> list[str]:
+        low, high, problems = self.min, self.max, []
+        if low >= high:
+            problems.append(f"{path}: min = {low} must be < max = {high}")
+        # API_ContinuousParameterRange / API_IntegerParameterRange: Logarithmic needs values > 0;
+        # ReverseLogarithmic works only within 0 <= x < 1 and is not supported for integer ranges.
+        if self.scaling == "Logarithmic" and low <= 0:
+            problems.append(f"{path}: Logarithmic scaling needs min > 0 (got {low})")
+        if self.scaling == "ReverseLogarithmic" and (self.type != "continuous" or low < 0 or high >= 1):
+            problems.append(f"{path}: ReverseLogarithmic scaling needs a continuous range within "
+                            f"0 <= x < 1 (got {self.type} {low}..{high})")
+        return problems
 
-@dataclass(frozen=True)
-class TuningConfig:
+
+class ContinuousRange(_NumericRange):
+    type: Literal["continuous"]
+
+
+class IntegerRange(_NumericRange):
+    type: Literal["integer"]
+
+    def problems(self, path: str) -> list[str]:
+        problems = super().problems(path)
+        if not (self.min.is_integer() and self.max.is_integer()):
+            problems.append(f"{path}: an integer range needs whole-number min and max (got {self.min} and {self.max})")
+        return problems
+
+
+class CategoricalRange(_Model):
+    type: Literal["categorical"]
+    values: Annotated[tuple[Annotated[str, BeforeValidator(_coerce_number_to_text)], ...], Field(min_length=1)]
+
+    min: ClassVar[None] = None
+    max: ClassVar[None] = None
+    scaling: ClassVar[str] = "Auto"
+
+    def to_settings(self) -> dict[str, Any]:
+        return {"type": self.type, "values": list(self.values)}
+
+    def problems(self, path: str) -> list[str]:
+        return []
+
+
+ParameterRange = Annotated[ContinuousRange | IntegerRange | CategoricalRange, Field(discriminator="type")]
+
+
+class TuningConfig(_Model):
+    PATH: ClassVar[str] = f"{CONTEXT_KEY}.tuning"
+
     enabled: bool
-    max_jobs: int
-    max_parallel_jobs: int
-    early_stopping: str
-    ranges: Mapping[str, ParameterRange]
+    max_jobs: _int(1, 500)
+    max_parallel_jobs: _int(1, 100)
+    early_stopping: _choice(EARLY_STOPPING)
+    ranges: dict[str, ParameterRange]
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> TuningConfig:
+        p, task, problems = self.PATH, _context(info).task, []
+        if self.max_parallel_jobs > self.max_jobs:
+            problems.append(f"{p}.max_parallel_jobs = {self.max_parallel_jobs} must be <= max_jobs = {self.max_jobs}")
+        computed = task.algorithm.computed_hyperparameter_names
+        for name, parameter_range in self.ranges.items():
+            if name in computed:
+                problems.append(f"{p}.ranges.{name} cannot be tuned: {name} is computed from the labeled data; "
+                                "remove the range")
+            problems.extend(parameter_range.problems(f"{p}.ranges.{name}"))
+        # Against the algorithm's tuning rules whether or not tuning is enabled: enabling it must not be when
+        # they fail.
+        problems.extend(task.algorithm.rules.check_tuning_config(
+            {name: job_rules.TunableRange(r.type, r.min, r.max, r.values) for name, r in self.ranges.items()},
+            path=f"{p}.ranges"))
+        if self.enabled and not self.ranges:
+            problems.append(f"{p}.ranges is empty; tuning needs at least one hyperparameter range")
+        _problems(problems)
+        return self
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Model):
     register_package: bool
-    package_group_name: str | None
+    package_group_name: _text(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+                              allowed="letters, digits and '-' (at most 63 characters)") | None
 
 
-@dataclass(frozen=True)
-class AlertsConfig:
-    email: str | None
-    # An existing SNS topic to alert to instead of the stack's own (its policy is then its owner's).
-    topic_arn: str | None = None
-    # True (environments.prod): synth refuses without a subscriber (stacks/alerts.py).
+class AlertsConfig(_Model):
+    email: _text(r"[^@\s]+@[^@\s]+\.[^@\s]+", allowed="an email address") | None
+    # Standard topics only: CloudWatch alarms cannot notify a FIFO topic.
+    topic_arn: _text(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}",
+                     allowed="an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), or null") | None = None
+    """An existing SNS topic to alert to instead of the stack's own (its policy is then its owner's)."""
     require_subscriber: bool = False
+    """True (environments.prod): synth refuses without a subscriber (stacks/alerts.py)."""
 
     @property
     def has_subscriber(self) -> bool:
         return bool(self.email or self.topic_arn)
 
 
-@dataclass(frozen=True)
-class WorkflowConfig:
-    env_name: str
-    account: str | None
-    region: str | None
-    prefix: str
-    tags: Mapping[str, str]
-    log_retention_days: int
+class WorkflowConfig(_Model):
+    PATH: ClassVar[str] = CONTEXT_KEY
+
+    env_name: _text(r"[A-Za-z][A-Za-z0-9]{0,15}",
+                    allowed="1-16 letters or digits, starting with a letter (it prefixes stack names)")
+    account: _text(r"\d{12}", allowed="a 12-digit AWS account id") | None
+    region: _text(r"[a-z]{2}(-gov)?-[a-z]+-\d", allowed="an AWS region name such as us-east-1") | None
+    prefix: _text(PREFIX_PATTERN, allowed="an S3 key prefix of '/'-separated segments of letters, digits and "
+                  "! _ . ( ) -, without a leading or trailing '/', empty, '.' or '..' segments, or the wildcards "
+                  "'*' and '?' (the prefix becomes part of the IAM resource ARNs the roles are granted, where "
+                  "'*' and '?' would widen the grant to other keys of the bucket)")
+    task_type: _registered(task_types.names, "What is labeled and trained (lambdas/task_types.py)")
+    """A registered task type's name (lambdas/task_types.py); its descriptor: `task`."""
+    tags: _mapping(_TAG_KEY, "1-128 letters, digits, spaces and _ . : / = + - @", _text())
+    log_retention_days: _choice(LOG_RETENTION_DAYS)
+    retain_on_delete: bool = False
+    """True (environments.prod): the model package group, the private workforce's user pool and the notebook
+    instance are retained when deleted or replaced, and the Workflow stack gets termination protection."""
     bucket: BucketConfig
     notebook: NotebookConfig
     labeling: LabelingConfig
@@ -235,14 +568,32 @@ class WorkflowConfig:
     tuning: TuningConfig
     model: ModelConfig
     alerts: AlertsConfig
-    # A registered task type's name (lambdas/task_types.py); its descriptor: `task`.
-    task_type: str
-    # Local-emulator target only (`make demo`): see app.py. Never set for a real account.
-    local_emulator: bool = field(default=False)
-    # True (environments.prod): the model package group, the private workforce's user pool and the
-    # notebook instance are retained when deleted or replaced, and the Workflow stack gets termination
-    # protection (stacks/app.py).
-    retain_on_delete: bool = field(default=False)
+
+    # Local-emulator target only (`make demo`, the `local_emulator` context key): see app.py. Never set for a
+    # real account, and not a key of `workflow`.
+    _local_emulator: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _rules(self) -> WorkflowConfig:
+        problems = []
+        if self.region is not None and self.region not in regions.GROUND_TRUTH_REGIONS:
+            problems.append(regions.unsupported_region_message(f"{self.PATH}.region", self.region))
+        # Each job the Lambdas create carries these tags plus the workflow's own; SageMaker accepts TagList max.
+        _, _, max_tags = _sagemaker_limits()
+        if len(set(self.tags) | set(WORKFLOW_JOB_TAG_KEYS)) > max_tags:
+            allowed = max_tags - len(set(WORKFLOW_JOB_TAG_KEYS) - set(self.tags))
+            problems.append(f"{self.PATH}.tags has {len(self.tags)} tags; at most {allowed} allowed: every labeling, "
+                            f"training and tuning job also gets the tags {', '.join(WORKFLOW_JOB_TAG_KEYS)}, and "
+                            f"SageMaker accepts at most {max_tags} tags per job")
+        if self.bucket.adopt_existing and self.bucket.name is None and self.is_env_agnostic:
+            problems.append(f"{BucketConfig.PATH}.adopt_existing = true needs {BucketConfig.PATH}.name, or an explicit "
+                            "account and region so the default name sagemaker-<region>-<account> is known")
+        _problems(problems)
+        return self
+
+    @property
+    def local_emulator(self) -> bool:
+        return self._local_emulator
 
     @property
     def is_env_agnostic(self) -> bool:
@@ -256,6 +607,27 @@ class WorkflowConfig:
     def task(self) -> TaskType:
         """The task type's descriptor (looked up in the registry at call time)."""
         return task_types.task_type(self.task_type)
+
+
+class _Selectors(typing.NamedTuple):
+    """What other sections' rules depend on, read before the full validation (validation context)."""
+
+    task: TaskType
+    region: str | None
+    workforce_kind: WorkforceKind | None
+
+    @classmethod
+    def default(cls) -> _Selectors:
+        return cls(task_types.task_type(task_types.names()[0]), None, None)
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> _Selectors:
+        # An unknown task type is reported by the field itself; the other rules then use a registered one.
+        name = data.get("task_type")
+        task = task_types.task_type(name) if name in task_types.names() else cls.default().task
+        region, workforce = data.get("region"), data.get("workforce")
+        kind = workforces.parse_kind(workforce.get("type")) if isinstance(workforce, Mapping) else None
+        return cls(task, region if isinstance(region, str) else None, kind)
 
 
 # --------------------------------------------------------------------------- loading
@@ -300,515 +672,155 @@ def load_config(
     if merged.get("region") is None and default_region:
         merged["region"] = default_region
 
-    reader = _Reader(merged, CONTEXT_KEY, problems)
-    config = _read_workflow(reader, bool(context.get("local_emulator") in (True, "true", "True")))
-    reader.finish()
-    if problems:
-        raise ConfigError(problems)
-    assert config is not None
-    return config
-
-
-def _read_workflow(r: _Reader, local_emulator: bool) -> WorkflowConfig | None:
-    env_name = r.string("env_name", pattern=re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}$"),
-                        allowed="1-16 letters or digits, starting with a letter (it prefixes stack names)")
-    account = r.optional_string("account", pattern=_ACCOUNT, allowed="a 12-digit AWS account id")
-    region = r.optional_string("region", pattern=_REGION, allowed="an AWS region name such as us-east-1")
-    if region is not None and _REGION.match(region) and region not in regions.GROUND_TRUTH_REGIONS:
-        r.problems.append(regions.unsupported_region_message(f"{r.path}.region", region))
-    prefix = r.string("prefix", pattern=_PREFIX,
-                      allowed="an S3 key prefix of '/'-separated segments of letters, digits and ! _ . ( ) -, "
-                      "without a leading or trailing '/', empty, '.' or '..' segments, or the wildcards '*' and '?' "
-                      "(the prefix becomes part of the IAM resource ARNs the roles are granted, where '*' and '?' "
-                      "would widen the grant to other keys of the bucket)")
-    tags = r.string_map("tags", key_pattern=_TAG_KEY)
-    _check_tag_count(r, tags)
-    log_retention = r.choice("log_retention_days", LOG_RETENTION_DAYS)
-    # What labels and what trains: read first, the labeling and training checks are the task type's.
-    task_type = r.choice("task_type", task_types.names())
-    task = task_types.task_type(task_type)  # choice() falls back to a registered name after reporting
-    bucket = _read_bucket(r.section("bucket"), account, region)
-    notebook = _read_notebook(r.section("notebook"))
-    labeling = _read_labeling(r.section("labeling"), task)
-    workforce = _read_workforce(r.section("workforce"), region)
-    training = _read_training(r.section("training"), task)
-    tuning = _read_tuning(r.section("tuning"), training, task)
-    model = _read_model(r.section("model"))
-    alerts = _read_alerts(r.section("alerts"))
-    retain_on_delete = r.boolean("retain_on_delete") if "retain_on_delete" in r.keys() else False  # noqa: SIM118
-    # The bound depends on the kind (workforces.py): checked once both sections are read.
-    too_long = workforces.policy_for(workforce.type).task_availability_problem(labeling.task_availability_seconds)
-    if too_long:
-        r.problems.append(f"{r.path}.labeling.task_availability_seconds = {labeling.task_availability_seconds}: "
-                          f"{too_long}")
-    if r.problems:
-        return None
-    return WorkflowConfig(
-        env_name=env_name, account=account, region=region, prefix=prefix, tags=tags,
-        log_retention_days=log_retention, bucket=bucket, notebook=notebook, labeling=labeling,
-        workforce=workforce, training=training, tuning=tuning, model=model, alerts=alerts,
-        task_type=task_type, local_emulator=local_emulator, retain_on_delete=retain_on_delete,
-    )
-
-
-def _check_tag_count(r: _Reader, tags: Mapping[str, str]) -> None:
-    # Each job the Lambdas create carries these tags plus the workflow's own; SageMaker accepts TagList max.
-    _, _, max_tags = _sagemaker_limits()
-    on_jobs = set(tags) | set(WORKFLOW_JOB_TAG_KEYS)
-    if len(on_jobs) > max_tags:
-        allowed = max_tags - len(set(WORKFLOW_JOB_TAG_KEYS) - set(tags))
-        r.problems.append(f"{r.path}.tags has {len(tags)} tags; at most {allowed} allowed: every labeling, training "
-                          f"and tuning job also gets the tags {', '.join(WORKFLOW_JOB_TAG_KEYS)}, and SageMaker "
-                          f"accepts at most {max_tags} tags per job")
-
-
-def _read_bucket(r: _Reader, account: str | None, region: str | None) -> BucketConfig:
-    name = r.optional_string("name")
-    if name is not None:
-        _check_bucket_name(r, name)
-    adopt = r.boolean("adopt_existing")
-    if adopt and name is None and (account is None or region is None):
-        r.problems.append(
-            f"{r.path}.adopt_existing = true needs {r.path}.name, or an explicit account and region "
-            "so the default name sagemaker-<region>-<account> is known"
-        )
-    config = BucketConfig(
-        name=name,
-        adopt_existing=adopt,
-        kms_key_arn=r.optional_string("kms_key_arn", pattern=_KMS_KEY_ARN,
-                                      allowed="a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"),
-        noncurrent_version_expiration_days=r.integer("noncurrent_version_expiration_days", 1, 3650),
-        access_log_expiration_days=r.integer("access_log_expiration_days", 1, 3650),
-    )
-    r.finish()
-    return config
-
-
-def _check_bucket_name(r: _Reader, name: str) -> None:
-    key = f"{r.path}.name"
-    if not _BUCKET_NAME.match(name) or ".." in name or _IP_ADDRESS.match(name) or name.startswith("xn--"):
-        r.problems.append(
-            f"{key} = {name!r} is not a valid S3 bucket name: use 3-{MAX_BUCKET_NAME_LENGTH} lowercase "
-            "letters, digits, '.' or '-', starting and ending with a letter or digit"
-        )
-
-
-def _read_notebook(r: _Reader) -> NotebookConfig:
-    subnet = r.optional_string("subnet_id", pattern=_SUBNET, allowed="a subnet id such as subnet-0abc12345")
-    groups = r.string_list("security_group_ids", pattern=_SECURITY_GROUP,
-                           allowed="security group ids such as sg-0abc12345")
-    if subnet is not None and not groups:
-        r.problems.append(f"{r.path}.subnet_id is set but {r.path}.security_group_ids is empty; "
-                          "a notebook in a VPC subnet needs at least one security group")
-    if groups and subnet is None:
-        r.problems.append(f"{r.path}.security_group_ids is set but {r.path}.subnet_id is not; "
-                          "security groups apply only inside a VPC subnet")
-    config = NotebookConfig(
-        enabled=r.boolean("enabled"),
-        instance_type=r.string("instance_type", pattern=_INSTANCE_TYPE,
-                               allowed="a SageMaker instance type such as ml.t3.medium"),
-        volume_size_gb=r.integer("volume_size_gb", 5, 16384),
-        platform_identifier=_read_platform(r),
-        root_access=r.boolean("root_access"),
-        idle_minutes=r.integer("idle_minutes", 0, MAX_IDLE_MINUTES, note="0 disables auto-stop"),
-        subnet_id=subnet,
-        security_group_ids=tuple(groups),
-        kms_key_arn=r.optional_string("kms_key_arn", pattern=_KMS_KEY_ARN,
-                                      allowed="a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"),
-        sync_sample_images=r.boolean("sync_sample_images"),
-    )
-    r.finish()
-    return config
-
-
-def _read_platform(r: _Reader) -> str:
-    present = "platform_identifier" in r.keys()  # noqa: SIM118 (_Reader is not a dict)
-    value = r.raw("platform_identifier")  # reports a missing key
-    problem = present and notebook_platforms.platform_problem(f"{r.path}.platform_identifier", value)
-    if problem:
-        r.problems.append(problem)
-    return value if value in PLATFORM_IDENTIFIERS else PLATFORM_IDENTIFIERS[-1]
-
-
-def _read_labeling(r: _Reader, task: TaskType) -> LabelingConfig:
-    # Lowercase: SageMaker writes job names lowercased into ARNs, and the training trigger
-    # matches the labeling job ARN by prefix.
-    job_prefix = r.string("job_prefix", pattern=_JOB_PREFIX,
-                          allowed="lowercase letters, digits and '-', starting and ending with a letter or digit "
-                          "(the labeling job name pattern, lowercased)")
-    if len(job_prefix) > MAX_JOB_PREFIX_LENGTH:
-        r.problems.append(f"{r.path}.job_prefix = {job_prefix!r} is {len(job_prefix)} characters; at most "
-                          f"{MAX_JOB_PREFIX_LENGTH} leave room for the timestamp in 63-character job names")
-    attribute = r.string("label_attribute", pattern=_LABEL_ATTRIBUTE,
-                         allowed="letters, digits and '-' (at most 127 characters)")
-    if attribute.endswith("-metadata"):
-        r.problems.append(f"{r.path}.label_attribute = {attribute!r} must not end in '-metadata' "
-                          "(Ground Truth reserves that suffix for the label's metadata)")
-    labels = r.string_list("labels")
-    ground_truth = task.ground_truth
-    if len(labels) < ground_truth.min_labels:
-        r.problems.append(f"{r.path}.labels = {labels!r}: {ground_truth.title} needs at least "
-                          f"{ground_truth.min_labels} labels")
-    if len(labels) > ground_truth.max_labels:
-        r.problems.append(f"{r.path}.labels has {len(labels)} labels; Ground Truth allows at most "
-                          f"{ground_truth.max_labels} for {ground_truth.title}")
-    duplicates = sorted({x for x in labels if [y.casefold() for y in labels].count(x.casefold()) > 1})
-    if duplicates:
-        r.problems.append(f"{r.path}.labels contains duplicates {duplicates!r}; each label must be unique")
-    for label in labels:
-        if not label.strip() or len(label) > 256:
-            r.problems.append(f"{r.path}.labels entry {label!r} must be 1-256 non-blank characters")
-    keyword_pattern, keyword_max, _ = _sagemaker_limits()
-    keywords = r.string_list("task_keywords")
-    if not 1 <= len(keywords) <= 5:
-        r.problems.append(f"{r.path}.task_keywords = {keywords!r}: give 1 to 5 keywords")
-    for keyword in keywords:
-        if not keyword_pattern.fullmatch(keyword) or len(keyword) > keyword_max:
-            r.problems.append(f"{r.path}.task_keywords entry {keyword!r} is not allowed: use 1-{keyword_max} "
-                              "letters or digits, words separated by single spaces (CreateLabelingJob's "
-                              "TaskKeyword pattern)")
-    config = LabelingConfig(
-        job_prefix=job_prefix,
-        label_attribute=attribute,
-        labels=tuple(labels),
-        task_title=r.string("task_title", max_length=128),
-        task_description=r.string("task_description", max_length=255),
-        task_keywords=tuple(keywords),
-        short_instructions=r.string("short_instructions", max_length=1000),
-        full_instructions=r.string("full_instructions", max_length=2000),
-        task_time_limit_seconds=r.integer("task_time_limit_seconds", 30, MAX_LABELING_TASK_SECONDS),
-        task_availability_seconds=r.integer("task_availability_seconds", workforces.MIN_TASK_AVAILABILITY_SECONDS,
-                                            workforces.longest_task_availability_seconds(),
-                                            note="the longest any workforce.type allows"),
-        max_concurrent_tasks=r.optional_integer("max_concurrent_tasks", 1, 5000),
-        max_objects=r.optional_integer("max_objects", 1, 100_000),
-    )
-    r.finish()
-    return config
-
-
-def _read_workforce(r: _Reader, region: str | None) -> WorkforceConfig:
-    # What applies to which kind is the kind's policy (lambdas/workforces.py), not a comparison here.
-    kind = workforces.parse_kind(r.choice("type", workforces.kind_values()))
-    assert kind is not None  # choice() falls back to a registered kind after reporting the bad one
-    policy = workforces.policy_for(kind)
-    price_raw = r.raw("price_usd")
-    emails = r.string_list("worker_emails", pattern=_EMAIL, allowed="email addresses")
-    workteam_arn = r.optional_string("workteam_arn", pattern=_WORKTEAM_ARN,
-                                     allowed="a SageMaker workteam ARN "
-                                     "(arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>)")
-    if workteam_arn and region and _WORKTEAM_ARN.match(workteam_arn):
-        arn_region = workteam_arn.split(":")[3]
-        if arn_region != region:
-            r.problems.append(f"{r.path}.workteam_arn is in {arn_region!r} but the stacks deploy to {region!r}; "
-                              "a workteam serves labeling jobs in its own region only")
-    folded = [e.casefold() for e in emails]
-    repeated = sorted({e for e in emails if folded.count(e.casefold()) > 1})
-    if repeated:
-        r.problems.append(f"{r.path}.worker_emails lists {repeated!r} more than once (emails are case-insensitive)")
-    existing_workforce = r.optional_string("existing_workforce_name", pattern=_WORKFORCE_NAME,
-                                           allowed="a workforce name (letters, digits, '-')")
-    pool_id = r.optional_string("existing_user_pool_id", pattern=re.compile(r"^[\w-]+_[0-9a-zA-Z]+$"),
-                                allowed="a Cognito user pool id such as us-east-1_AbCdEf123")
-    client_id = r.optional_string("existing_app_client_id", pattern=re.compile(r"^[\w+]+$"),
-                                  allowed="a Cognito app client id")
-    joining = workforces.EXISTING_WORKFORCE_NAME in policy.config_keys and existing_workforce
-    if joining and not (pool_id and client_id):
-        r.problems.append(f"{r.path}.existing_workforce_name needs existing_user_pool_id and existing_app_client_id "
-                          "(a team must use its workforce's pool and client: `aws sagemaker describe-workforce "
-                          "--workforce-name <name>` shows them under CognitoConfig)")
-    _check_kind_specific_keys(r, policy, {
-        workforces.PRICE_USD: price_raw, workforces.WORKER_EMAILS: emails, workforces.WORKTEAM_ARN: workteam_arn,
-        workforces.EXISTING_WORKFORCE_NAME: existing_workforce, workforces.EXISTING_USER_POOL_ID: pool_id,
-        workforces.EXISTING_APP_CLIENT_ID: client_id,
-    })
-    price = _read_price(r, price_raw, policy) if policy.paid_per_task and price_raw is not None else None
-    config = WorkforceConfig(
-        type=kind,
-        price_usd=price,
-        workers_per_object=r.integer("workers_per_object", 1, 9),
-        # Both always have a value (cdk.json's defaults): they apply to the kinds whose policy lists
-        # them (free_of_adult_content: declares_adult_content; mfa: the pool the stack creates).
-        free_of_adult_content=r.boolean("free_of_adult_content"),
-        worker_emails=tuple(emails),
-        mfa=r.choice("mfa", MFA_MODES),
-        existing_workforce_name=existing_workforce,
-        existing_user_pool_id=pool_id,
-        existing_app_client_id=client_id,
-        workteam_arn=workteam_arn,
-    )
-    r.finish()
-    return config
-
-
-def _check_kind_specific_keys(r: _Reader, policy: WorkforcePolicy, values: Mapping[str, Any]) -> None:
-    """Keys the kind requires must be set; keys of other kinds must not be (a leftover, or the wrong type)."""
-    kind = policy.kind.value
-    for key, value in values.items():
-        unset = value is None or value in ([], ())
-        if key in policy.required_config_keys and unset:
-            hint = ""
-            if key == workforces.PRICE_USD:
-                hint = f": choose one of {_price_list(policy)} (USD per object per worker)"
-            r.problems.append(f"{r.path}.{key} is required when {r.path}.type = {kind!r} ({policy.title}){hint}")
-        elif key not in policy.config_keys and not unset:
-            where = " or ".join(repr(k) for k in workforces.kinds_where(key)) or "no registered type"
-            empty = "[]" if isinstance(value, (list, tuple)) else "null"
-            r.problems.append(f"{r.path}.{key} = {value!r} applies only when {r.path}.type is {where}, not "
-                              f"{kind!r}: set it to {empty}")
-
-
-def _price_list(policy: WorkforcePolicy) -> str:
-    return ", ".join(str(p) for p in policy.task_prices_usd)
-
-
-def _read_price(r: _Reader, value: Any, policy: WorkforcePolicy) -> Decimal | None:
-    # PublicWorkforceTaskPrice is, by the API's definition, what a Mechanical Turk worker is paid per task.
-    prices = policy.task_prices_usd
-    key = f"{r.path}.price_usd"
+    config: WorkflowConfig | None = None
     try:
-        price = Decimal(str(value)) if value is not None and not isinstance(value, bool) else None
-    except InvalidOperation:
-        price = None
-    if price is None or price not in prices:
-        r.problems.append(f"{key} = {value!r} is not a valid Mechanical Turk price for image "
-                          f"classification; choose one of {_price_list(policy)} (USD per object per worker)")
-        return None
-    return next(p for p in prices if p == price)
-
-
-def _read_training(r: _Reader, task: TaskType) -> TrainingConfig:
-    instance_type = r.string("instance_type", pattern=_INSTANCE_TYPE,
-                             allowed="a SageMaker instance type such as ml.g4dn.xlarge")
-    spot = r.boolean("spot")
-    runtime = r.integer("max_runtime_seconds", 60, MAX_TRAINING_RUNTIME_SECONDS)
-    wait = r.integer("max_wait_seconds", 60, MAX_TRAINING_RUNTIME_SECONDS)
-    if spot and wait < runtime:
-        r.problems.append(f"{r.path}.max_wait_seconds = {wait} must be >= max_runtime_seconds = {runtime} "
-                          "with managed spot training")
-    # Digits too: beta_1 and beta_2 are documented names. Which names exist is the algorithm's rules' call.
-    hyperparameters = r.string_map("hyperparameters", key_pattern=re.compile(r"^[a-z0-9_]{1,64}$"), coerce=True)
-    r.problems.extend(task_types.computed_hyperparameter_problems(hyperparameters, task,
-                                                                  path=f"{r.path}.hyperparameters"))
-    r.problems.extend(task.algorithm.rules.check_training_config(
-        instance_type=instance_type if _INSTANCE_TYPE.match(instance_type) else None,  # else reported above
-        hyperparameters=hyperparameters, path=r.path))
-    config = TrainingConfig(
-        instance_type=instance_type,
-        instance_count=r.integer("instance_count", 1, 20),
-        volume_size_gb=r.integer("volume_size_gb", 1, 16384),
-        spot=spot,
-        max_runtime_seconds=runtime,
-        max_wait_seconds=wait,
-        validation_fraction=r.number("validation_fraction", 0.05, 0.5),
-        min_labeled_objects=r.integer("min_labeled_objects", 2, 100_000),
-        hyperparameters=hyperparameters,
-    )
-    r.finish()
+        config = WorkflowConfig.model_validate_json(json.dumps(merged),
+                                                    context={"selectors": _Selectors.of(merged)})
+    except ValidationError as error:
+        problems.extend(_describe(error))
+    if problems or config is None:
+        raise ConfigError(problems)
+    config._local_emulator = context.get("local_emulator") in (True, "true", "True")
     return config
 
 
-def _read_tuning(r: _Reader, training: TrainingConfig | None, task: TaskType) -> TuningConfig:
-    max_jobs = r.integer("max_jobs", 1, 500)
-    parallel = r.integer("max_parallel_jobs", 1, 100)
-    if parallel > max_jobs:
-        r.problems.append(f"{r.path}.max_parallel_jobs = {parallel} must be <= max_jobs = {max_jobs}")
-    ranges_reader = r.section("ranges", open_keys=True)
-    ranges: dict[str, ParameterRange] = {}
-    computed = task.algorithm.computed_hyperparameter_names
-    for name in ranges_reader.keys():  # noqa: SIM118 (a _Reader, not a dict)
-        sub = ranges_reader.section(name)
-        if name in computed:
-            sub.problems.append(f"{sub.path} cannot be tuned: {name} is computed from the labeled data; "
-                                "remove the range")
-        kind = sub.choice("type", RANGE_TYPES)
-        if kind == "categorical":
-            values = sub.string_list("values", coerce=True)
-            if not values:
-                sub.problems.append(f"{sub.path}.values must list at least one value")
-            ranges[name] = ParameterRange(type=kind, values=tuple(values))
+# --------------------------------------------------------------------------- error messages
+
+
+def _describe(error: ValidationError) -> Iterator[str]:
+    """One line per problem: the key path, the bad value, what is allowed."""
+    for detail in error.errors(include_url=False):
+        kind, ctx, value = detail["type"], detail.get("ctx") or {}, detail.get("input")
+        path, field = _locate(detail["loc"])
+        if kind == "workflow_problems":
+            yield from ctx["problems"]
+        elif kind == "workflow_value":
+            yield f"{path} = {value!r} {detail['msg']}"
+        elif kind == "workflow_key":
+            yield f"{path} {detail['msg']}"
+        elif kind == "missing":
+            yield f"{path} is missing"
+        elif kind == "extra_forbidden":
+            known = _known_keys(detail["loc"][:-1])
+            key = str(detail["loc"][-1])
+            close = difflib.get_close_matches(key, known, n=1)
+            yield f"{path} is not a known setting" + (f"; did you mean {close[0]!r}?" if close
+                                                      else f"; known keys: {', '.join(known)}")
+        elif kind in ("greater_than_equal", "less_than_equal"):
+            low, high = _bounds(field)
+            note = f" ({field.description})" if field is not None and field.description else ""
+            yield f"{path} = {value!r} is out of range: allowed {low}..{high}{note}"
+        elif kind in ("literal_error", "enum"):
+            yield f"{path} = {value!r} is not allowed: choose one of {', '.join(_choices(field, ctx))}"
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            yield (f"{path}.type = {ctx.get('tag')!r} is not allowed: choose one of {', '.join(RANGE_TYPES)}"
+                   if kind == "union_tag_invalid" else f"{path}.type is missing")
+        elif kind == "too_short" and ctx.get("min_length") == 1:
+            yield f"{path} must list at least one value"
         else:
-            low, high = sub.number("min"), sub.number("max")
-            if low >= high:
-                sub.problems.append(f"{sub.path}: min = {low} must be < max = {high}")
-            if kind == "integer" and not (low.is_integer() and high.is_integer()):
-                sub.problems.append(f"{sub.path}: an integer range needs whole-number min and max "
-                                    f"(got {low} and {high})")
-            scaling = sub.choice("scaling", RANGE_SCALINGS)
-            # API_ContinuousParameterRange / API_IntegerParameterRange: Logarithmic needs values > 0;
-            # ReverseLogarithmic works only within 0 <= x < 1 and is not supported for integer ranges.
-            if scaling == "Logarithmic" and low <= 0:
-                sub.problems.append(f"{sub.path}: Logarithmic scaling needs min > 0 (got {low})")
-            if scaling == "ReverseLogarithmic" and (kind != "continuous" or low < 0 or high >= 1):
-                sub.problems.append(f"{sub.path}: ReverseLogarithmic scaling needs a continuous range within "
-                                    f"0 <= x < 1 (got {kind} {low}..{high})")
-            ranges[name] = ParameterRange(type=kind, min=low, max=high, scaling=scaling)
-        sub.finish()
-    # Against the algorithm's tuning rules whether or not tuning is enabled: enabling it must not be
-    # when they fail.
-    r.problems.extend(task.algorithm.rules.check_tuning_config(
-        {name: job_rules.TunableRange(p.type, p.min, p.max, p.values) for name, p in ranges.items()},
-        path=ranges_reader.path))
-    enabled = r.boolean("enabled")
-    if enabled and not ranges:
-        r.problems.append(f"{r.path}.ranges is empty; tuning needs at least one hyperparameter range")
-    config = TuningConfig(enabled=enabled, max_jobs=max_jobs, max_parallel_jobs=parallel,
-                          early_stopping=r.choice("early_stopping", EARLY_STOPPING), ranges=ranges)
-    r.finish()
-    return config
+            yield f"{path} = {value!r} must be {_EXPECTED.get(kind, detail['msg'])}"
 
 
-def _read_model(r: _Reader) -> ModelConfig:
-    config = ModelConfig(
-        register_package=r.boolean("register_package"),
-        package_group_name=r.optional_string("package_group_name", pattern=_MODEL_PACKAGE_GROUP,
-                                             allowed="letters, digits and '-' (at most 63 characters)"),
-    )
-    r.finish()
-    return config
+_EXPECTED = {
+    "int_type": "an integer", "int_from_float": "an integer", "int_parsing": "an integer",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "float_type": "a number", "float_parsing": "a number",
+    "string_type": "a non-empty string", "tuple_type": "a list", "list_type": "a list",
+    "dict_type": "an object", "model_type": "an object", "model_attributes_type": "an object",
+    "decimal_type": "a number", "decimal_parsing": "a number",
+}
 
 
-def _read_alerts(r: _Reader) -> AlertsConfig:
-    config = AlertsConfig(
-        email=r.optional_string("email", pattern=_EMAIL, allowed="an email address"),
-        topic_arn=r.optional_string("topic_arn", pattern=_SNS_TOPIC_ARN,
-                                    allowed="an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), or null"),
-        require_subscriber=r.boolean("require_subscriber") if "require_subscriber" in r.keys() else False  # noqa: SIM118,
-    )
-    r.finish()
-    return config
+def _locate(loc: tuple[Any, ...]) -> tuple[str, FieldInfo | None]:
+    """The dotted key path of a pydantic error location, and the field it names (None inside maps/lists)."""
+    parts: list[str] = [CONTEXT_KEY]
+    field: FieldInfo | None = None
+    annotation: Any = WorkflowConfig
+    for item in loc:
+        if item == "[key]":
+            continue
+        if isinstance(item, str) and item in RANGE_TYPES and _is_union(annotation):
+            continue  # a discriminated union's tag (tuning ranges), not a key of the config
+        target = _model_of(annotation)
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]"
+            annotation = _item_type(annotation)
+            continue
+        parts.append(str(item))
+        if target is not None and item in target.model_fields:
+            field = target.model_fields[str(item)]
+            annotation = field.annotation
+        else:
+            annotation, field = _value_type(annotation), None
+    return ".".join(parts), field
 
 
-# --------------------------------------------------------------------------- plumbing
+def _strip(annotation: Any) -> Any:
+    """Unwraps Annotated and Optional."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
 
 
-class _Reader:
-    """Reads typed values from one object of the config, recording problems with their key."""
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(_strip(annotation)) in (typing.Union, types.UnionType)
 
-    def __init__(self, data: Any, path: str, problems: list[str], *, open_keys: bool = False) -> None:
-        self.path = path
-        self.problems = problems
-        self._open_keys = open_keys
-        if not isinstance(data, Mapping):
-            problems.append(f"{path} = {data!r} must be an object")
-            data = {}
-        self._data: Mapping[str, Any] = data
-        self._seen: set[str] = set()
 
-    def keys(self) -> list[str]:
-        return list(self._data)
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    stripped = _strip(annotation)
+    return stripped if isinstance(stripped, type) and issubclass(stripped, BaseModel) else None
 
-    def raw(self, key: str) -> Any:
-        self._seen.add(key)
-        if key not in self._data:
-            self.problems.append(f"{self.path}.{key} is missing")
-            return None
-        return self._data[key]
 
-    def section(self, key: str, *, open_keys: bool = False) -> _Reader:
-        if key not in self._data:
-            self.raw(key)  # reports the missing section once; its fields are not reported again
-            return _Reader({}, f"{self.path}.{key}", [], open_keys=True)
-        return _Reader(self.raw(key), f"{self.path}.{key}", self.problems, open_keys=open_keys)
+def _value_type(annotation: Any) -> Any:
+    args = typing.get_args(_strip(annotation))
+    return args[-1] if args else Any
 
-    def _typed(self, key: str, check: Callable[[Any], bool], expected: str, default: Any) -> Any:
-        value = self.raw(key)
-        if key in self._data and not check(value):
-            self.problems.append(f"{self.path}.{key} = {value!r} must be {expected}")
-            return default
-        return value if key in self._data else default
 
-    def string(self, key: str, *, pattern: re.Pattern[str] | None = None, allowed: str = "",
-               max_length: int | None = None) -> str:
-        value = self._typed(key, lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string", "")
-        if value and pattern is not None and not pattern.match(value):
-            self.problems.append(f"{self.path}.{key} = {value!r} is not allowed: use {allowed}")
-        if value and max_length is not None and len(value) > max_length:
-            self.problems.append(f"{self.path}.{key} is {len(value)} characters; at most {max_length} allowed")
-        return value
+def _item_type(annotation: Any) -> Any:
+    args = typing.get_args(_strip(annotation))
+    return args[0] if args else Any
 
-    def optional_string(self, key: str, *, pattern: re.Pattern[str] | None = None,
-                        allowed: str = "") -> str | None:
-        if key in self._data and self._data[key] is None:
-            self._seen.add(key)
-            return None
-        if key not in self._data:
-            self._seen.add(key)
-            return None
-        return self.string(key, pattern=pattern, allowed=allowed) or None
 
-    def boolean(self, key: str) -> bool:
-        return bool(self._typed(key, lambda v: isinstance(v, bool), "true or false", False))
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    annotation: Any = WorkflowConfig
+    for item in loc:
+        model = _model_of(annotation)
+        if isinstance(item, str) and item in RANGE_TYPES and _is_union(annotation):
+            annotation = next(m for m in typing.get_args(_strip(annotation))
+                              if m.model_fields["type"].annotation == Literal[item])
+            continue
+        annotation = model.model_fields[item].annotation if model and item in model.model_fields \
+            else _value_type(annotation)
+    model = _model_of(annotation)
+    return sorted(model.model_fields) if model else []
 
-    def integer(self, key: str, low: int, high: int, *, note: str = "") -> int:
-        value = self._typed(key, lambda v: isinstance(v, int) and not isinstance(v, bool),
-                            "an integer", low)
-        if not low <= value <= high:
-            extra = f" ({note})" if note else ""
-            self.problems.append(f"{self.path}.{key} = {value!r} is out of range: allowed {low}..{high}{extra}")
-            return low
-        return value
 
-    def optional_integer(self, key: str, low: int, high: int) -> int | None:
-        if self._data.get(key) is None:
-            self._seen.add(key)
-            return None
-        return self.integer(key, low, high)
+def _bounds(field: FieldInfo | None) -> tuple[Any, Any]:
+    low = high = None
+    for meta in field.metadata if field is not None else ():
+        low = getattr(meta, "ge", low) if getattr(meta, "ge", None) is not None else low
+        high = getattr(meta, "le", high) if getattr(meta, "le", None) is not None else high
+    return low, high
 
-    def number(self, key: str, low: float | None = None, high: float | None = None) -> float:
-        value = self._typed(key, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-                            "a number", low if low is not None else 0.0)
-        if low is not None and high is not None and not low <= value <= high:
-            self.problems.append(f"{self.path}.{key} = {value!r} is out of range: allowed {low}..{high}")
-            return low
-        return float(value)
 
-    def choice(self, key: str, allowed: tuple[Any, ...]) -> Any:
-        value = self.raw(key)
-        if key in self._data and value not in allowed:
-            self.problems.append(f"{self.path}.{key} = {value!r} is not allowed: choose one of "
-                                 f"{', '.join(str(a) for a in allowed)}")
-            return allowed[0]
-        return value if key in self._data else allowed[0]
+def _choices(field: FieldInfo | None, ctx: Mapping[str, Any]) -> list[str]:
+    stripped = _strip(field.annotation) if field is not None else None
+    if typing.get_origin(stripped) is Literal:
+        return [str(a) for a in typing.get_args(stripped)]
+    if isinstance(stripped, type) and issubclass(stripped, WorkforceKind):
+        return [k.value for k in stripped]
+    return [str(ctx.get("expected", ""))]
 
-    def string_list(self, key: str, *, pattern: re.Pattern[str] | None = None, allowed: str = "",
-                    coerce: bool = False) -> list[str]:
-        value = self._typed(key, lambda v: isinstance(v, list), "a list", [])
-        result: list[str] = []
-        for item in value:
-            if coerce and isinstance(item, (int, float)) and not isinstance(item, bool):
-                item = str(item)
-            if not isinstance(item, str):
-                self.problems.append(f"{self.path}.{key} entry {item!r} must be a string")
-            elif pattern is not None and not pattern.match(item):
-                self.problems.append(f"{self.path}.{key} entry {item!r} is not allowed: use {allowed}")
-            else:
-                result.append(item)
-        return result
 
-    def string_map(self, key: str, *, key_pattern: re.Pattern[str], coerce: bool = False) -> dict[str, str]:
-        value = self._typed(key, lambda v: isinstance(v, Mapping), "an object", {})
-        result: dict[str, str] = {}
-        for k, v in value.items():
-            if coerce and isinstance(v, (int, float)) and not isinstance(v, bool):
-                v = str(v)
-            if not key_pattern.match(k):
-                self.problems.append(f"{self.path}.{key} key {k!r} is not allowed")
-            elif not isinstance(v, str) or not v:
-                self.problems.append(f"{self.path}.{key}.{k} = {v!r} must be a non-empty string")
-            else:
-                result[k] = v
-        return result
-
-    def finish(self) -> None:
-        """Unknown keys are errors: a typo must never be silently ignored."""
-        if self._open_keys:
-            return
-        for key in self._data:
-            if key not in self._seen:
-                close = difflib.get_close_matches(key, sorted(self._seen), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(self._seen))}"
-                self.problems.append(f"{self.path}.{key} is not a known setting{hint}")
+# --------------------------------------------------------------------------- merging
 
 
 def _deep_copy(value: Any) -> Any:

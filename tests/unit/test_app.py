@@ -61,10 +61,12 @@ def test_config_errors_keep_their_listing(
 
 def test_app_py_subprocess_prints_a_construct_error_without_a_traceback(tmp_path: Path) -> None:
     # A value config accepts but a construct rejects: the notebook lifecycle script refuses the prefix
-    # (stacks/lifecycle_scripts.py), reached here through a sitecustomize that loosens config's prefix check.
+    # (stacks/lifecycle_scripts.py), reached here through a sitecustomize that puts it into the loaded config unchecked.
     (tmp_path / "sitecustomize.py").write_text(
-        "import re\nimport stacks.config\nstacks.config._PREFIX = re.compile('.*')\n")
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({**CONTEXT, "workflow.prefix": "it's"}),
+        "import stacks.config\n"
+        "_load = stacks.config.load_config\n"
+        "stacks.config.load_config = lambda *a, **k: _load(*a, **k).model_copy(update={'prefix': \"it's\"})\n")
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(CONTEXT),
            "CDK_OUTDIR": str(tmp_path / "out"), "PYTHONPATH": os.pathsep.join([str(tmp_path), str(PROJECT_DIR)])}
     env.pop("CDK_DEBUG", None)
     result = subprocess.run([sys.executable, "app.py"], cwd=PROJECT_DIR, env=env,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -17,7 +16,7 @@ from lambdas.settings_json import SettingsError
 from lambdas.workforces import WorkforceKind
 from stacks import config as config_module
 from stacks import regions
-from stacks.config import ConfigError, ParameterRange, WorkflowConfig, load_config
+from stacks.config import CategoricalRange, ConfigError, ContinuousRange, IntegerRange, WorkflowConfig, load_config
 from stacks.lambda_settings import Deployment, labeling_settings, training_settings
 
 CONTEXT: dict[str, Any] = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
@@ -351,7 +350,8 @@ def test_prefix_accepts_plain_segments(prefix: str) -> None:
 
 # --- values the Lambdas' own parsers reject are rejected at synth -------------------------------
 # Each case: the config override, the key its error names, and how to put the same value into an
-# accepted config (dataclasses.replace) so the Lambda's parser can show it would have failed at run time.
+# accepted config (model_copy, which does not validate) so the Lambda's parser can show it would have
+# failed at run time.
 
 _ACCOUNT, _REGION = "123456789012", "us-east-1"
 _DEPLOYMENT = Deployment(account=_ACCOUNT, region=_REGION, bucket=f"sagemaker-{_REGION}-{_ACCOUNT}",
@@ -377,21 +377,29 @@ def _lambda_parses(config: WorkflowConfig) -> None:
     tr.TrainingSettings.from_json(json.dumps(training))
 
 
+def _replace(model: Any, **changes: Any) -> Any:
+    """A copy with `changes`, not validated: puts a value the config now rejects into an accepted config."""
+    return model.model_copy(update=changes)
+
+
+_RANGE_MODELS = {"continuous": ContinuousRange, "integer": IntegerRange, "categorical": CategoricalRange}
+
+
 def _with_ranges(config: WorkflowConfig, ranges: dict[str, Any]) -> WorkflowConfig:
-    parsed = {name: ParameterRange(**fields) for name, fields in ranges.items()}
-    return dataclasses.replace(config, tuning=dataclasses.replace(config.tuning, ranges=parsed))
+    parsed = {name: _RANGE_MODELS[fields["type"]].model_construct(**fields) for name, fields in ranges.items()}
+    return _replace(config, tuning=_replace(config.tuning, ranges=parsed))
 
 
 LAMBDA_REJECTS = [
     pytest.param({"labeling.task_keywords": ["images", "multi-class"]}, "workflow.labeling.task_keywords entry "
                  "'multi-class' is not allowed",
-                 lambda c: dataclasses.replace(c, labeling=dataclasses.replace(
+                 lambda c: _replace(c, labeling=_replace(
                      c.labeling, task_keywords=("images", "multi-class"))), id="keyword-pattern"),
     pytest.param({"labeling.task_keywords": ["a" * 31]}, "workflow.labeling.task_keywords entry 'aaaa",
-                 lambda c: dataclasses.replace(c, labeling=dataclasses.replace(c.labeling, task_keywords=("a" * 31,))),
+                 lambda c: _replace(c, labeling=_replace(c.labeling, task_keywords=("a" * 31,))),
                  id="keyword-length"),
     pytest.param({"tags": _TOO_MANY_TAGS}, "workflow.tags has 49 tags; at most 48 allowed",
-                 lambda c: dataclasses.replace(c, tags=_TOO_MANY_TAGS), id="tags"),
+                 lambda c: _replace(c, tags=_TOO_MANY_TAGS), id="tags"),
     pytest.param({"tuning.ranges": _range("momentum", type="continuous", min=0.5, max=1.5,
                                           scaling="ReverseLogarithmic")},
                  _REVERSE_LOG,
