@@ -24,7 +24,7 @@ CHECKOV_VENV := .tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help install node checkov synth lint test test-fast demo bench docs images clean
+.PHONY: help install node chromium checkov synth lint test test-fast demo bench docs images clean
 
 help:
 	@echo "make demo    deploy to a local AWS emulator and run the workflow end to end"
@@ -37,7 +37,12 @@ help:
 	@echo "make install create .venv/ and node_modules/, and .tools/node/ if node < 22 (idempotent)"
 	@echo "make clean   remove build outputs (keeps .venv/ and node_modules/)"
 
-install: node $(PY_STAMP) $(NODE_STAMP)
+install: node chromium $(PY_STAMP) $(NODE_STAMP)
+
+# Debian's Chromium for the evaluation report's browser test (tests/integration/test_evaluation_report_browser.py);
+# nothing to do when /usr/bin/chromium exists. See tools/chromium.sh.
+chromium:
+	@bash tools/chromium.sh
 
 # Cheap (one `node --version`) when the right node is there; see tools/node_toolchain.sh.
 node:
