@@ -46,7 +46,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from lambdas import job_rules, task_types, workforces
+from lambdas import auto_labeling, deployment, job_rules, task_types, workforces
 from lambdas.task_types import TaskType
 from lambdas.workforces import WorkforceKind
 from stacks import notebook_platforms, regions
@@ -250,6 +250,17 @@ class NotebookConfig(_Model):
         return self
 
 
+class AutoLabelingConfig(_Model):
+    """Ground Truth's automated data labeling (docs/labeling-cost.md): at least 1,250 objects per job."""
+
+    enabled: bool = False
+    initial_model_arn: _text(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model/.+",
+                             allowed="a SageMaker model ARN: a previous job's FinalActiveLearningModelArn") \
+        | None = None
+    volume_kms_key_arn: _text(_KMS_KEY_ARN, allowed=_KMS_ALLOWED) | None = None
+    """The key of the storage volumes of the training and inference jobs Ground Truth runs."""
+
+
 class LabelingConfig(_Model):
     PATH: ClassVar[str] = f"{CONTEXT_KEY}.labeling"
 
@@ -271,6 +282,9 @@ class LabelingConfig(_Model):
                                     note="the longest any workforce.type allows")
     max_concurrent_tasks: _int(1, 5000) | None
     max_objects: _int(1, 100_000) | None
+    auto_labeling: AutoLabelingConfig = AutoLabelingConfig()
+    confirm_above_usd: _number(0, 1_000_000, "start-labeling asks before a job whose estimate exceeds this "
+                               "(USD); null: never ask") | None = None
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> LabelingConfig:
@@ -417,6 +431,9 @@ class TrainingConfig(_Model):
     min_labeled_objects: _int(2, 100_000)
     # Digits too: beta_1 and beta_2 are documented names. Which names exist is the algorithm's rules' call.
     hyperparameters: _Hyperparameters
+    exclude_machine_labels_below: Annotated[float, Field(gt=0, le=1, description=(
+        "Drop machine (auto-labeling) labels whose confidence is below this from training; null keeps all"))] \
+        | None = None
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> TrainingConfig:
@@ -528,6 +545,39 @@ class ModelConfig(_Model):
                               allowed="letters, digits and '-' (at most 63 characters)") | None
 
 
+class EvaluationConfig(_Model):
+    PATH: ClassVar[str] = f"{CONTEXT_KEY}.evaluation"
+
+    enabled: bool = True
+    """Batch-transform the validation set with each new model and write metrics.json and report.html."""
+    instance_type: _text(r"ml\.[a-z0-9]+\.[a-z0-9]+", allowed="a SageMaker instance type such as ml.m5.large") \
+        = "ml.m5.large"
+    accuracy_floor: _number(0, 1, "a model below this validation accuracy is not approvable; null: no floor") \
+        | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> EvaluationConfig:
+        if self.accuracy_floor is not None and not self.enabled:
+            _problems([f"{self.PATH}.accuracy_floor = {self.accuracy_floor} needs {self.PATH}.enabled = true "
+                       "(the floor is checked against the evaluation's accuracy)"])
+        return self
+
+
+class EndpointConfig(_Model):
+    PATH: ClassVar[str] = f"{CONTEXT_KEY}.endpoint"
+
+    enabled: bool = False
+    """Deploy a model package when it is approved, remove it when rejected (docs/deployment.md)."""
+    mode: _choice(deployment.MODES) = deployment.SERVERLESS
+    memory_mb: _choice(deployment.SERVERLESS_MEMORY_SIZES, "serverless: memory of the endpoint") = 2048
+    max_concurrency: _int(1, deployment.SERVERLESS_MAX_CONCURRENCY, note="serverless") = 2
+    instance_type: _text(r"ml\.[a-z0-9]+\.[a-z0-9]+", allowed="a SageMaker instance type such as ml.m5.large") \
+        = "ml.m5.large"
+    """instance mode: the one real-time instance."""
+    idle_minutes: _int(deployment.IDLE_MINUTES_MIN, deployment.IDLE_MINUTES_MAX,
+                       note="instance mode: delete the endpoint after this long without an invocation") = 60
+
+
 class AlertsConfig(_Model):
     email: _text(r"[^@\s]+@[^@\s]+\.[^@\s]+", allowed="an email address") | None
     # Standard topics only: CloudWatch alarms cannot notify a FIFO topic.
@@ -567,11 +617,16 @@ class WorkflowConfig(_Model):
     training: TrainingConfig
     tuning: TuningConfig
     model: ModelConfig
+    evaluation: EvaluationConfig = EvaluationConfig()
+    endpoint: EndpointConfig = EndpointConfig()
     alerts: AlertsConfig
 
     # Local-emulator target only (`make demo`, the `local_emulator` context key): see app.py. Never set for a
     # real account, and not a key of `workflow`.
     _local_emulator: bool = PrivateAttr(default=False)
+    # The environment block `-c env=<name>` selected; None: the default environment (no block).
+    _environment: str | None = PrivateAttr(default=None)
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _rules(self) -> WorkflowConfig:
@@ -585,6 +640,14 @@ class WorkflowConfig(_Model):
             problems.append(f"{self.PATH}.tags has {len(self.tags)} tags; at most {allowed} allowed: every labeling, "
                             f"training and tuning job also gets the tags {', '.join(WORKFLOW_JOB_TAG_KEYS)}, and "
                             f"SageMaker accepts at most {max_tags} tags per job")
+        if self.endpoint.enabled and not self.model.register_package:
+            problems.append(f"{EndpointConfig.PATH}.enabled = true needs {CONTEXT_KEY}.model.register_package = true: "
+                            "an endpoint is deployed when a registered model package is approved")
+        auto = self.labeling.auto_labeling
+        if auto.enabled and self.region is not None:
+            problems.extend(auto_labeling.AutoLabelingOptions(
+                initial_model_arn=auto.initial_model_arn, volume_kms_key_arn=auto.volume_kms_key_arn,
+            ).problems(self.region, path=f"{LabelingConfig.PATH}.auto_labeling"))
         if self.bucket.adopt_existing and self.bucket.name is None and self.is_env_agnostic:
             problems.append(f"{BucketConfig.PATH}.adopt_existing = true needs {BucketConfig.PATH}.name, or an explicit "
                             "account and region so the default name sagemaker-<region>-<account> is known")
@@ -594,6 +657,31 @@ class WorkflowConfig(_Model):
     @property
     def local_emulator(self) -> bool:
         return self._local_emulator
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What synth should tell the user without refusing (stacks/app.py prints them)."""
+        return self._warnings
+
+    @property
+    def environment(self) -> str | None:
+        """The selected environment block's name (`-c env=<name>`); None for the default environment."""
+        return self._environment
+
+    def default_bucket_name(self, account: str, region: str) -> str:
+        """The data bucket's name when `bucket.name` is null (account and region may be CDK tokens).
+
+        The default environment keeps the tutorial's `sagemaker-<region>-<account>` (what the SageMaker
+        SDK's `Session().default_bucket()` returns in a notebook); a named environment appends its name, so
+        `dev` and `prod` in one account never share a bucket.
+        """
+        base = f"sagemaker-{region}-{account}"
+        return base if self._environment is None else f"{base}-{self.env_name.lower()}"
+
+    @property
+    def model_package_group_name(self) -> str:
+        """`model.package_group_name`, else derived from the (per-environment) job prefix."""
+        return self.model.package_group_name or f"{self.labeling.job_prefix}-models"
 
     @property
     def is_env_agnostic(self) -> bool:
@@ -659,8 +747,7 @@ def load_config(
                 f"env = {selected!r} selects no block in {CONTEXT_KEY}.{ENVIRONMENTS_KEY}; "
                 f"known environments: {known or '(none)'}"
             ])
-        merged = _deep_merge(merged, environments[selected], f"{CONTEXT_KEY}.{ENVIRONMENTS_KEY}.{selected}", problems)
-        merged.setdefault("env_name", selected)
+        merged = _named_environment(merged, environments[selected], selected, problems)
 
     for key in sorted(k for k in context if k.startswith(CONTEXT_KEY + ".")):
         _apply_override(merged, key[len(CONTEXT_KEY) + 1 :], context[key], problems)
@@ -672,6 +759,8 @@ def load_config(
     if merged.get("region") is None and default_region:
         merged["region"] = default_region
 
+    collisions, warnings = _environment_collisions(raw, selected, merged)
+    problems.extend(collisions)
     config: WorkflowConfig | None = None
     try:
         config = WorkflowConfig.model_validate_json(json.dumps(merged),
@@ -681,7 +770,91 @@ def load_config(
     if problems or config is None:
         raise ConfigError(problems)
     config._local_emulator = context.get("local_emulator") in (True, "true", "True")
+    config._environment = selected
+    config._warnings = tuple(warnings)
     return config
+
+
+# --------------------------------------------------------------------------- environments side by side
+# Teams deploy several environments into one account. Names that could collide are derived from the
+# environment (bucket: WorkflowConfig.default_bucket_name; job prefix below; everything else from the stack
+# name, which starts with env_name), and load_config refuses what would still collide (docs/environments.md).
+
+
+def _named_environment(base: dict[str, Any], block: Any, name: str, problems: list[str]) -> dict[str, Any]:
+    """The defaults with the block of environment `name` merged over them.
+
+    Unless the block pins `labeling.job_prefix`, the environment's jobs are named `<name>-<job_prefix>-…`:
+    the environment's name first, so that no environment's rules (`<prefix>-*`) match another's jobs.
+    """
+    merged = _deep_merge(base, block, f"{CONTEXT_KEY}.{ENVIRONMENTS_KEY}.{name}", problems)
+    merged.setdefault("env_name", name)
+    labeling = merged.get("labeling")
+    pinned = isinstance(block, Mapping) and isinstance(block.get("labeling"), Mapping) \
+        and "job_prefix" in block["labeling"]
+    if isinstance(labeling, dict) and isinstance(labeling.get("job_prefix"), str) and not pinned:
+        labeling["job_prefix"] = f"{str(merged['env_name']).lower()}-{labeling['job_prefix']}"
+    return merged
+
+
+def _environment_collisions(raw: Mapping[str, Any], selected: str | None,
+                            merged: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """What the selected environment would share with another environment of cdk.json: (problems, warnings)."""
+    environments = raw.get(ENVIRONMENTS_KEY) or {}
+    if not isinstance(environments, Mapping):
+        return [], []
+    defaults = {k: v for k, v in raw.items() if k != ENVIRONMENTS_KEY}
+    others: dict[str | None, Mapping[str, Any]] = {None: defaults} if selected is not None else {}
+    for name, block in environments.items():
+        if name != selected and isinstance(block, Mapping):
+            others[name] = _named_environment(_deep_copy(defaults), block, name, [])
+    here = _where(selected)
+    problems: list[str] = []
+    warnings: list[str] = []
+    for name, other in others.items():
+        there = _where(name)
+        mine, theirs = _get(merged, "labeling", "job_prefix"), _get(other, "labeling", "job_prefix")
+        if isinstance(mine, str) and isinstance(theirs, str) and (
+                f"{mine}-".startswith(f"{theirs}-") or f"{theirs}-".startswith(f"{mine}-")):
+            problems.append(
+                f"{here}.labeling.job_prefix = {mine!r} overlaps {there}'s {theirs!r}: each environment's rules "
+                f"match the labeling jobs named '<job_prefix>-…', so one would start training on the other's jobs; "
+                f"give each environment a job prefix that does not start with another's followed by '-'")
+        bucket = _get(merged, "bucket", "name")
+        if isinstance(bucket, str) and bucket == _get(other, "bucket", "name") and _same_place(merged, other):
+            problems.append(f"{here}.bucket.name = {bucket!r} is also {there}'s bucket: two environments in one "
+                            "account and region must not share the data bucket (set null for a derived name)")
+        if _new_private_workforce(merged) and _new_private_workforce(other) and _same_place(merged, other):
+            # Refused where both name the same account and region; where either is left to the credentials,
+            # the second deploy in one account would fail, so say how to share before it does.
+            known = all(merged.get(k) is not None and other.get(k) is not None for k in ("account", "region"))
+            (problems if known else warnings).append(
+                f"{here}.workforce asks for a new private workforce, and so does {there}: an AWS account has one "
+                "private workforce per region" + ("" if known else ", so if both deploy to one account and region "
+                "the second deploy fails") + ". Share it: deploy one of them first, then set "
+                f"{here}.workforce.existing_workforce_name (with existing_user_pool_id and existing_app_client_id, "
+                "from `aws sagemaker describe-workforce`); or give the environments accounts or regions that differ")
+    return problems, warnings
+
+
+def _where(environment: str | None) -> str:
+    return CONTEXT_KEY if environment is None else f"{CONTEXT_KEY}.{ENVIRONMENTS_KEY}.{environment}"
+
+
+def _get(data: Mapping[str, Any], section: str, key: str) -> Any:
+    value = data.get(section)
+    return value.get(key) if isinstance(value, Mapping) else None
+
+
+def _same_place(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two environments may deploy into one account and region (unknown counts as maybe)."""
+    return all(a.get(k) is None or b.get(k) is None or str(a.get(k)) == str(b.get(k)) for k in ("account", "region"))
+
+
+def _new_private_workforce(data: Mapping[str, Any]) -> bool:
+    workforce = data.get("workforce")
+    return isinstance(workforce, Mapping) and workforce.get("type") == WorkforceKind.PRIVATE.value \
+        and not workforce.get("existing_workforce_name")
 
 
 # --------------------------------------------------------------------------- error messages
@@ -706,10 +879,12 @@ def _describe(error: ValidationError) -> Iterator[str]:
             close = difflib.get_close_matches(key, known, n=1)
             yield f"{path} is not a known setting" + (f"; did you mean {close[0]!r}?" if close
                                                       else f"; known keys: {', '.join(known)}")
-        elif kind in ("greater_than_equal", "less_than_equal"):
-            low, high = _bounds(field)
-            note = f" ({field.description})" if field is not None and field.description else ""
-            yield f"{path} = {value!r} is out of range: allowed {low}..{high}{note}"
+        elif kind in ("greater_than_equal", "greater_than", "less_than_equal"):
+            bounds = _constraints(field)
+            note = f" ({bounds['description']})" if "description" in bounds else ""
+            low = bounds["ge"] if "ge" in bounds else f"above {bounds.get('gt')} up to "
+            separator = ".." if "ge" in bounds else ""
+            yield f"{path} = {value!r} is out of range: allowed {low}{separator}{bounds.get('le')}{note}"
         elif kind in ("literal_error", "enum"):
             yield f"{path} = {value!r} is not allowed: choose one of {', '.join(_choices(field, ctx))}"
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -803,12 +978,23 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted(model.model_fields) if model else []
 
 
-def _bounds(field: FieldInfo | None) -> tuple[Any, Any]:
-    low = high = None
-    for meta in field.metadata if field is not None else ():
-        low = getattr(meta, "ge", low) if getattr(meta, "ge", None) is not None else low
-        high = getattr(meta, "le", high) if getattr(meta, "le", None) is not None else high
-    return low, high
+def _constraints(field: FieldInfo | None) -> dict[str, Any]:
+    """ge/gt/le/description of a field, including those declared inside an Optional's Annotated type."""
+    found: dict[str, Any] = {}
+    if field is None:
+        return found
+    metadata = list(field.metadata)
+    for arg in typing.get_args(field.annotation):  # X | None: X's own Annotated metadata
+        if typing.get_origin(arg) is Annotated:
+            metadata.extend(typing.get_args(arg)[1:])
+    for meta in metadata:
+        for source in (meta, *getattr(meta, "metadata", ())):
+            for key in ("ge", "gt", "le", "description"):
+                if getattr(source, key, None) is not None:
+                    found.setdefault(key, getattr(source, key))
+    if field.description:
+        found["description"] = field.description
+    return found
 
 
 def _choices(field: FieldInfo | None, ctx: Mapping[str, Any]) -> list[str]:

@@ -174,6 +174,23 @@ BAD_INPUTS = [
     ({"alerts.email": "not-an-email"}, "workflow.alerts.email = 'not-an-email' is not allowed"),
     ({"notebook.volume_size_gb": "big"}, "workflow.notebook.volume_size_gb = 'big' must be an integer"),
     ({"account": "12345"}, "workflow.account = '12345' is not allowed: use a 12-digit AWS account id"),
+    # Evaluation, deployment, labeling cost (issues 12 and 14).
+    ({"endpoint.enabled": True}, "workflow.endpoint.enabled = true needs workflow.model.register_package = true"),
+    ({"endpoint.memory_mb": 1000}, "workflow.endpoint.memory_mb = 1000 is not allowed: choose one of 1024, 2048"),
+    ({"endpoint.mode": "realtime"}, "workflow.endpoint.mode = 'realtime' is not allowed: choose one of serverless, "
+                                    "instance"),
+    ({"endpoint.idle_minutes": 5}, "workflow.endpoint.idle_minutes = 5 is out of range: allowed 10..1440"),
+    ({"evaluation.enabled": False, "evaluation.accuracy_floor": 0.8},
+     "workflow.evaluation.accuracy_floor = 0.8 needs workflow.evaluation.enabled = true"),
+    ({"evaluation.accuracy_floor": 1.5}, "workflow.evaluation.accuracy_floor = 1.5 is out of range: allowed 0..1"),
+    ({"training.exclude_machine_labels_below": 0},
+     "workflow.training.exclude_machine_labels_below = 0 is out of range: allowed above 0 up to 1"),
+    ({"labeling.confirm_above_usd": "ten"}, "workflow.labeling.confirm_above_usd = 'ten' must be a number"),
+    ({"region": "us-east-1", "labeling.auto_labeling": {
+        "enabled": True, "initial_model_arn": "arn:aws:sagemaker:eu-west-1:123456789012:model/previous"}},
+     "workflow.labeling.auto_labeling.initial_model_arn is a model in 'eu-west-1', but the job runs in 'us-east-1'"),
+    ({"labeling.auto_labeling": {"enabled": "yes"}}, "workflow.labeling.auto_labeling.enabled = 'yes' must be true "
+                                                     "or false"),
 ]
 
 
