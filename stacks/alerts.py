@@ -40,8 +40,9 @@ def check_subscriber(config: WorkflowConfig) -> None:
 
 
 def labeling_job_arn_prefix(scope: Construct, job_prefix: str) -> str:
-    """Our labeling jobs in this account and region (other teams' jobs never match)."""
-    return sagemaker_arn(scope, "labeling-job", job_prefix)
+    """Our labeling jobs in this account and region: `<job_prefix>-…`, with the '-', so that neither another
+    team's jobs nor another environment's (`gt-demo2-…` beside `gt-demo-…`) match."""
+    return sagemaker_arn(scope, "labeling-job", f"{job_prefix}-")
 
 
 class Alerts(Construct):

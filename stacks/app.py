@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,8 @@ def build_app(
 ) -> cdk.App:
     """The whole app. Raises `ConfigError` (naming every bad key) before creating anything."""
     config = load_config(context, default_account=default_account, default_region=default_region)
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     app = cdk.App(context=dict(context), outdir=outdir)
     add_stacks(app, config)
     return app

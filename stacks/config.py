@@ -347,6 +347,16 @@ class WorkforceConfig(_Model):
     existing_app_client_id: _text(r"[\w+]+", allowed="a Cognito app client id") | None
     workteam_arn: _text(_WORKTEAM_ARN, allowed="a SageMaker workteam ARN "
                         "(arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>)") | None
+    name_prefix: _text(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,39}", allowed="1-40 letters, digits and inner '-'") \
+        | None = None
+    """Pins the create-only names of the private workforce, work team and Cognito domain; null:
+    `<env_name>-labeling`."""
+
+    @property
+    def creates_private_workforce(self) -> bool:
+        """The stack creates the account's private workforce (Cognito pool, client, domain) for this team."""
+        source = workforces.policy_for(self.type).workteam_source
+        return source is workforces.WorkteamSource.CREATED_BY_STACK and not self.existing_workforce_name
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> WorkforceConfig:
@@ -364,6 +374,14 @@ class WorkforceConfig(_Model):
             problems.append(f"{p}.existing_workforce_name needs existing_user_pool_id and existing_app_client_id "
                             "(a team must use its workforce's pool and client: `aws sagemaker describe-workforce "
                             "--workforce-name <name>` shows them under CognitoConfig)")
+        # NumberOfHumanWorkersPerDataObject: an object is done when that many workers labeled it, so a team of
+        # fewer invited workers never finishes. Workers can also be invited outside the config (the console):
+        # an empty list is not checked here (stacks/app.py warns).
+        invited = len(self.worker_emails)
+        if self.type is WorkforceKind.PRIVATE and 0 < invited < self.workers_per_object:
+            problems.append(f"{p}.workers_per_object = {self.workers_per_object} but {p}.worker_emails invites "
+                            f"{invited}: each object needs that many different workers, so the job could never "
+                            "finish; invite more workers or lower workers_per_object")
         prices = ", ".join(str(x) for x in policy.task_prices_usd)
         # What applies to which kind is the kind's policy, not a comparison here: keys the kind requires must
         # be set; keys of other kinds must not be (a leftover, or the wrong type).
@@ -661,7 +679,12 @@ class WorkflowConfig(_Model):
     @property
     def warnings(self) -> tuple[str, ...]:
         """What synth should tell the user without refusing (stacks/app.py prints them)."""
-        return self._warnings
+        workforce = self.workforce
+        uninvited = workforce.creates_private_workforce and not workforce.worker_emails
+        return self._warnings + ((
+            f"{WorkforceConfig.PATH}.worker_emails is empty: the private team has no workers until you invite "
+            f"at least {workforce.workers_per_object} (workers_per_object) in the SageMaker console or in the "
+            "config; labeling jobs wait until then",) if uninvited else ())
 
     @property
     def environment(self) -> str | None:
@@ -680,8 +703,22 @@ class WorkflowConfig(_Model):
 
     @property
     def model_package_group_name(self) -> str:
-        """`model.package_group_name`, else derived from the (per-environment) job prefix."""
-        return self.model.package_group_name or f"{self.labeling.job_prefix}-models"
+        """`model.package_group_name`, else `<env_name>-models`.
+
+        A create-only name, so it is derived from what never changes for a stack (its environment), not
+        from the job prefix: editing `labeling.job_prefix` must not replace the group and its versions.
+        """
+        return self.model.package_group_name or f"{self.env_name.lower()}-models"
+
+    @property
+    def workforce_name_prefix(self) -> str:
+        """What the private workforce, its work team and Cognito domain are named from: `workforce.name_prefix`,
+        else `<env_name>-labeling`.
+
+        Create-only names (stacks/workforce.py): derived from the environment only, so that editing the job
+        prefix, the S3 prefix or the labels does not replace a running team (docs/environments.md).
+        """
+        return self.workforce.name_prefix or f"{self.env_name.lower()}-labeling"
 
     @property
     def is_env_agnostic(self) -> bool:

@@ -40,18 +40,13 @@ GROUND_TRUTH_CORS_RULE = s3.CorsRule(
 )
 
 
-def default_bucket_name(account: str, region: str) -> str:
-    """What `sagemaker.Session().default_bucket()` returns in a notebook."""
-    return f"sagemaker-{region}-{account}"
-
-
 def data_bucket_name(config: WorkflowConfig, stack: Stack) -> str:
     """The data bucket's name, computable in any stack of the same environment.
 
     The workflow stack derives it itself instead of importing it from the data stack, so the
     stateless stack holds no reference that could pin or block the stateful one.
     """
-    return config.bucket.name or default_bucket_name(stack.account, stack.region)
+    return config.bucket.name or config.default_bucket_name(stack.account, stack.region)
 
 
 class DataStack(Stack):

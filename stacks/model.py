@@ -52,7 +52,7 @@ class ModelRegistration(Construct):
         if config.model.register_package:
             group = sagemaker.CfnModelPackageGroup(
                 self, "ModelPackageGroup",
-                model_package_group_name=config.model.package_group_name or f"{job_prefix}-{config.env_name}-models",
+                model_package_group_name=config.model_package_group_name,
                 model_package_group_description="Image classifiers trained from Ground Truth labels",
             )
             group.override_logical_id(MODEL_PACKAGE_GROUP_LOGICAL_ID)
@@ -72,9 +72,9 @@ class ModelRegistration(Construct):
             max_event_age=MAX_EVENT_AGE,
             dead_letter_queue=alerts.dead_letters,
         )
-        training_jobs = sagemaker_arn(self, "training-job", f"{job_prefix}*")
-        tuning_jobs = sagemaker_arn(self, "hyper-parameter-tuning-job", f"{job_prefix}*")
-        models = sagemaker_arn(self, "model", f"{job_prefix}*")
+        training_jobs = sagemaker_arn(self, "training-job", f"{job_prefix}-*")
+        tuning_jobs = sagemaker_arn(self, "hyper-parameter-tuning-job", f"{job_prefix}-*")
+        models = sagemaker_arn(self, "model", f"{job_prefix}-*")
         self.register_model.add_to_policy(
             *describe_our_jobs(training_jobs, tuning_jobs),
             iam.PolicyStatement(sid="CreateOurModels", actions=["sagemaker:CreateModel", "sagemaker:AddTags"],
@@ -119,7 +119,7 @@ class ModelRegistration(Construct):
                 source=["aws.sagemaker"],
                 detail_type=[TRAINING_STATE_CHANGE],
                 detail={"TrainingJobStatus": ["Completed", "Failed", "Stopped"],
-                        "TrainingJobName": events.Match.prefix(job_prefix)},
+                        "TrainingJobName": events.Match.prefix(f"{job_prefix}-")},
             ),
         )
         self.tuning_state = events.Rule(
@@ -129,7 +129,7 @@ class ModelRegistration(Construct):
                 source=["aws.sagemaker"],
                 detail_type=[TUNING_STATE_CHANGE],
                 detail={"HyperParameterTuningJobStatus": ["Completed", "Failed", "Stopped"],
-                        "HyperParameterTuningJobName": events.Match.prefix(job_prefix)},
+                        "HyperParameterTuningJobName": events.Match.prefix(f"{job_prefix}-")},
             ),
         )
         for rule in (self.training_state, self.tuning_state):

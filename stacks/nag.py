@@ -167,6 +167,9 @@ REVIEWED_WILDCARD_ACTIONS: dict[str, list[list[str]]] = {
         ["sagemaker:DescribeLabelingJob"],
         ["sagemaker:DescribeTrainingJob"],
     ],
+    "Workforce/PortalUrls/ProviderRole/DefaultPolicy": [
+        ["lambda:InvokeFunction"],
+    ],
 }
 
 

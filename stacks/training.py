@@ -104,8 +104,8 @@ class Training(Construct):
             dead_letter_queue=alerts.dead_letters,
         )
         labeling_jobs = sagemaker_arn(self, "labeling-job", f"{job_prefix}-*")
-        training_jobs = sagemaker_arn(self, "training-job", f"{job_prefix}*")
-        tuning_jobs = sagemaker_arn(self, "hyper-parameter-tuning-job", f"{job_prefix}*")
+        training_jobs = sagemaker_arn(self, "training-job", f"{job_prefix}-*")
+        tuning_jobs = sagemaker_arn(self, "hyper-parameter-tuning-job", f"{job_prefix}-*")
         self.start_training.add_to_policy(
             iam.PolicyStatement(sid="DescribeOurLabelingJobs", actions=["sagemaker:DescribeLabelingJob"],
                                 resources=[labeling_jobs]),

@@ -41,9 +41,10 @@ class WorkflowStack(Stack):
                 prefix=config.prefix,
             )
         self.workforce = Workforce(self, "Workforce", config=config.workforce, task=config.task.ground_truth,
-                                   name_prefix=f"{config.labeling.job_prefix}-{config.env_name}", region=region,
+                                   name_prefix=config.workforce_name_prefix, region=region,
                                    existing_user_pool_id=config.workforce.existing_user_pool_id,
-                                   existing_app_client_id=config.workforce.existing_app_client_id)
+                                   existing_app_client_id=config.workforce.existing_app_client_id,
+                                   log_retention=log_retention)
         self.alerts = Alerts(self, "Alerts", config=config)
         self.labeling = StartLabeling(
             self, "Labeling",

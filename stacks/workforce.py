@@ -23,18 +23,19 @@ AWS quirks this construct works around, with their consequences:
   the ARNs with `Fn::FindInMap` on `AWS::Region`: deploying it to a region without Ground Truth
   fails at deploy time, before any resource is created, with CloudFormation's
   "Fn::FindInMap - Key '<region>' not found in Mapping" error.
-* App client and the labeling portal. Ground Truth signs workers in through the pool's
-  hosted UI with this client, so the client needs OAuth (code and implicit flows, scopes
+* App client and the labeling portal. Ground Truth signs workers in through the pool's hosted UI
+  with this client, so the client needs OAuth (code and implicit flows, scopes
   email/openid/profile, the Cognito identity provider) and a secret. Cognito refuses OAuth
   flows without a callback URL, but the portal's URL (`https://<Workforce SubDomain>`) exists
-  only once the Workforce exists, and the Workforce needs the client first. Ground Truth
-  resolves this itself: when it creates the workforce and team it rewrites the client's
-  callback and sign-out URLs to the portal (`https://<subdomain>/oauth2/idpresponse`,
-  `.../logout`); AWS's own samples create the client with a placeholder for that reason. So
-  the client is declared with the placeholder `OAUTH_PLACEHOLDER_URL`. Its properties are
-  constants (nothing in the config changes them) because any CloudFormation update of the
-  client writes the placeholder back and breaks sign-in to the portal; if that ever happens,
-  restore the two URLs with `aws cognito-idp update-user-pool-client`.
+  only once the Workforce exists, and the Workforce needs the client first. So the client is
+  declared with the placeholder `OAUTH_PLACEHOLDER_URL`, and any CloudFormation update of the
+  client writes it back. Ground Truth itself updates the client when it creates the workforce
+  and the team (their CloudFormation handlers need cognito-idp:UpdateUserPoolClient; what it
+  writes is not documented), but nothing does after a later update of the client. So a custom
+  resource (`stacks/portal_urls.py`) sets the callback and sign-out URLs to the portal's
+  (`https://<subdomain>/oauth2/idpresponse`, `.../logout`) after the team exists and after every
+  deploy that changes the client (its properties carry a hash of the client's). Facts and
+  sources: docs/private-workforce.md.
 * Invitations. Cognito e-mails each worker a temporary password when their user is created.
   The invitation cannot contain the portal URL (the pool exists before the Workforce), so it
   says to use the link sent by the team owner: the stack output `LabelingPortalUrl`.
@@ -54,6 +55,7 @@ import re
 
 from aws_cdk import Aws, CfnMapping, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
@@ -62,15 +64,16 @@ from lambdas.task_types import GroundTruthTask
 from lambdas.workforces import WorkteamSource
 from stacks import nag, regions
 from stacks.config import WorkforceConfig
+from stacks.portal_urls import PortalUrls
 
 # Pinned logical IDs: replacing the pool deletes every worker's account (password and MFA
 # enrolment), replacing the workforce changes the portal URL the workers use.
 USER_POOL_LOGICAL_ID = "LabelingWorkerPool"
 WORKFORCE_LOGICAL_ID = "LabelingWorkforce"
 
-# Ground Truth overwrites the client's callback and sign-out URLs with the labeling portal's
-# (see the module docstring). Until then Cognito needs some https URL; localhost sends an
-# authorization code nowhere but the worker's own machine.
+# The custom resource (stacks/portal_urls.py) overwrites the client's callback and sign-out URLs
+# with the labeling portal's (see the module docstring). Until then Cognito needs some https URL;
+# localhost sends an authorization code nowhere but the worker's own machine.
 OAUTH_PLACEHOLDER_URL = "https://localhost"
 OAUTH_SCOPES = (cognito.OAuthScope.EMAIL, cognito.OAuthScope.OPENID, cognito.OAuthScope.PROFILE)
 
@@ -129,8 +132,9 @@ class Workforce(Construct):
         workteam_arn: the work team labeling jobs are sent to (token or literal).
         pre_lambda_arn / acs_lambda_arn: the task type's built-in pre-annotation and consolidation
             Lambdas of the deployment region.
-        portal_url: the private labeling portal (`https://<Workforce SubDomain>`) when this
-            construct creates the private workforce; None otherwise.
+        portal_url: the private labeling portal (`https://<Workforce SubDomain>`, as the portal URL
+            custom resource set it on the app client) when this construct creates the private
+            workforce; None otherwise.
     """
 
     workteam_arn: str
@@ -149,6 +153,7 @@ class Workforce(Construct):
         region: str | None,
         existing_user_pool_id: str | None = None,
         existing_app_client_id: str | None = None,
+        log_retention: logs.RetentionDays | None = None,
     ) -> None:
         super().__init__(scope, id_)
         if Token.is_unresolved(name_prefix):
@@ -184,7 +189,7 @@ class Workforce(Construct):
         elif source is WorkteamSource.CREATED_BY_STACK:
             self.workteam_arn = self._private_team(
                 config, name_prefix, existing_user_pool_id=existing_user_pool_id,
-                existing_app_client_id=existing_app_client_id,
+                existing_app_client_id=existing_app_client_id, log_retention=log_retention,
             )
         else:  # a new WorkteamSource needs its builder here
             raise ValueError(f"workflow.workforce.type = {config.type.value!r}: no builder for work teams {source}")
@@ -216,7 +221,8 @@ class Workforce(Construct):
     # ------------------------------------------------------------------ private team
 
     def _private_team(self, config: WorkforceConfig, name_prefix: str, *,
-                      existing_user_pool_id: str | None, existing_app_client_id: str | None) -> str:
+                      existing_user_pool_id: str | None, existing_app_client_id: str | None,
+                      log_retention: logs.RetentionDays | None) -> str:
         joining = config.existing_workforce_name is not None
         if joining and (existing_user_pool_id is None or existing_app_client_id is None):
             raise ValueError(
@@ -228,6 +234,9 @@ class Workforce(Construct):
             )
         _check_unique_emails(config.worker_emails)
 
+        if not joining and log_retention is None:
+            raise ValueError("Workforce: log_retention is required when the stack creates the private workforce "
+                             "(the function that sets the portal URLs on the app client logs with it)")
         if joining:
             assert existing_user_pool_id is not None and existing_app_client_id is not None
             user_pool_id, client_id = existing_user_pool_id, existing_app_client_id
@@ -247,7 +256,6 @@ class Workforce(Construct):
             workforce.override_logical_id(WORKFORCE_LOGICAL_ID)
             # Ground Truth signs workers in through the pool's hosted UI: the domain must exist.
             workforce.node.add_dependency(domain)
-            self.portal_url = f"https://{workforce.attr_sub_domain}"
         self.user_pool_id = user_pool_id
         self.workforce_name = workforce_name
 
@@ -288,6 +296,11 @@ class Workforce(Construct):
         )
         if workforce is not None:
             team.node.add_dependency(workforce)  # WorkforceName is a literal, not a reference
+            # The client's URLs are the portal's after every deploy that creates or changes it.
+            assert log_retention is not None
+            portal = PortalUrls(self, "PortalUrls", workforce=workforce, user_pool=pool, client=client,
+                                after=(team,), log_retention=log_retention)
+            self.portal_url = portal.portal_url
         self.workteam = team
         return team.attr_workteam_arn
 
@@ -320,7 +333,10 @@ class Workforce(Construct):
                     "User name: {username}<br>Temporary password: {####}<br>"
                     "Sign in at the labeling portal link sent to you by the team owner; you will be "
                     f"asked to choose a new password ({PASSWORD_MIN_LENGTH}+ characters)"
-                    + ("" if config.mfa == "OFF" else " and to set up an authenticator app") + "."
+                    # Only ON makes the hosted sign-in ask for an authenticator app; with OPTIONAL a worker
+                    # may enrol one but is not asked (Cognito's MfaConfiguration, botocore's model).
+                    + {"ON": " and to set up an authenticator app", "OPTIONAL": "; you may also set up an "
+                       "authenticator app for a second sign-in factor"}.get(config.mfa, "") + "."
                 ),
             ),
             # DESTROY, not RETAIN: only this stack's Workforce can use the pool, and it goes
@@ -340,7 +356,8 @@ class Workforce(Construct):
         domain = pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(
             domain_prefix=Fn.join("-", [cognito_domain_prefix(name_prefix), Fn.select(0, Fn.split("-", stack_uuid))]),
         ))
-        # Constant properties on purpose: an update would undo Ground Truth's portal URLs.
+        # An update of the client writes the placeholder URLs back; the portal URL custom resource
+        # runs again after it (stacks/portal_urls.py), so these properties may change.
         client = pool.add_client(
             "AppClient",
             generate_secret=True,  # Ground Truth's portal is a confidential OAuth client

@@ -335,7 +335,7 @@ def permission_table(deployment: Deployment) -> dict[str, tuple[Call, ...]]:
         *alerts,
     ]
     if config.model.register_package:
-        group = config.model.package_group_name or f"{config.labeling.job_prefix}-{config.env_name}-models"
+        group = config.model_package_group_name
         register.append(Call("sagemaker:CreateModelPackage", f"arn:{p}:sagemaker:{region}:{account}:model-package/"
                              f"{group}/1", "register a model package version"))
     table = {EXECUTION_ROLE: execution, START_LABELING: start_labeling, START_TRAINING: start_training,

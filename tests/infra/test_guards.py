@@ -15,19 +15,27 @@ from aws_cdk import aws_iam as iam
 from cfnlint.api import ManualArgs, lint
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from stacks import portal_urls
 from stacks.app import build_app
+from stacks.config import load_config
 from tests.infra.synth import CONFIGURATIONS, PROJECT_DIR, context_for, synthesize, synthesize_stacks
 
 ALL = sorted(CONFIGURATIONS)
 
 
 @pytest.mark.parametrize("config", ALL)
-def test_no_custom_resources(config: str) -> None:
-    # The local emulator cannot run them and the workflow does not need them.
+def test_custom_resources_only_where_the_stack_creates_a_private_workforce(config: str) -> None:
+    # The local emulator cannot run them: the default configuration (`make demo`) has none. The one custom
+    # resource sets the labeling portal's URLs on the app client after the workforce exists (stacks/portal_urls.py),
+    # where CloudFormation has no resource for it.
+    creates_workforce = load_config(context_for(CONFIGURATIONS[config][0])).workforce.creates_private_workforce
     for stack, template in synthesize(config).items():
         custom = [t["Type"] for t in template["Resources"].values()
                   if t["Type"].startswith("Custom::") or t["Type"] == "AWS::CloudFormation::CustomResource"]
-        assert custom == [], f"{config}/{stack}: {custom}"
+        expected = [portal_urls.RESOURCE_TYPE] if creates_workforce and stack == "Workflow" else []
+        assert custom == expected, f"{config}/{stack}: {custom}"
+    if config == "default":
+        assert not creates_workforce
 
 
 @pytest.mark.parametrize("config", ALL)

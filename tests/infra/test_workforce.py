@@ -1,5 +1,6 @@
 """The Ground Truth workforce construct over public / private / existing workforces, in an
-environment-agnostic stack and in concrete regions.
+environment-agnostic stack and in concrete regions, and the portal-URL custom resource of the
+private workforce the stack creates (in the app's configurations too: tests/infra/synth.py).
 
 Each case builds its config with `load_config` (cdk.json's context plus `-c`-style overrides),
 synthesizes a tiny stack holding only the construct with cdk-nag's AwsSolutions pack
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,11 +22,14 @@ import aws_cdk as cdk
 import cdk_nag
 import pytest
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Match, Template
 
-from lambdas import workforces
+from lambdas import aws_clients, portal_urls, workforces
 from stacks import regions
+from stacks import workforce as workforce_module
 from stacks.config import WorkflowConfig, load_config
+from stacks.portal_urls import RESOURCE_TYPE
 from stacks.workforce import (
     COGNITO_DOMAIN_RESERVED_WORDS,
     OAUTH_PLACEHOLDER_URL,
@@ -34,7 +40,7 @@ from stacks.workforce import (
     cognito_domain_prefix,
     sagemaker_name,
 )
-from tests.infra.synth import ACCOUNT, CDK_JSON_CONTEXT
+from tests.infra.synth import ACCOUNT, CDK_JSON_CONTEXT, render, synthesize
 
 EMAILS = ["alice@example.com", "Bob.Builder@example.org"]
 EXISTING_TEAM_ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:workteam/private-crowd/vehicles"
@@ -45,6 +51,8 @@ PRIVATE = {
     "workflow.workforce.type": "private",
     "workflow.workforce.price_usd": None,
     "workflow.workforce.worker_emails": EMAILS,
+    # Synth rejects more workers per object than invited workers (the job could never finish).
+    "workflow.workforce.workers_per_object": len(EMAILS),
 }
 EXISTING = {
     "workflow.workforce.type": "existing",
@@ -61,7 +69,8 @@ CASES: dict[str, tuple[dict[str, Any], str | None, dict[str, str]]] = {
     "private-agnostic": (PRIVATE, None, {}),  # mfa OPTIONAL, the default
     "private-mfa-off": ({**PRIVATE, "workflow.workforce.mfa": "OFF"}, "us-east-1", {}),
     # The real prod environment block: private, mfa ON.
-    "private-prod-eu-west-1": ({"env": "prod", "workflow.workforce.worker_emails": EMAILS}, "eu-west-1", {}),
+    "private-prod-eu-west-1": ({"env": "prod", "workflow.workforce.worker_emails": EMAILS,
+                                "workflow.workforce.workers_per_object": len(EMAILS)}, "eu-west-1", {}),
     "private-joins-workforce": (
         {**PRIVATE, "workflow.workforce.existing_workforce_name": "default",
          "workflow.workforce.existing_user_pool_id": EXISTING_POOL_ID,
@@ -84,8 +93,11 @@ COGNITO_AND_SAGEMAKER_TYPES = [
 ]
 OWN_POOL_COUNTS = dict.fromkeys(COGNITO_AND_SAGEMAKER_TYPES, 1) | {
     "AWS::Cognito::UserPoolUser": 2, "AWS::Cognito::UserPoolUserToGroupAttachment": 2,
-    "AWS::IAM::Role": 0,  # TOTP only: no SMS role
+    # The portal-URL custom resource: our handler and the CDK Provider framework's function, each
+    # with its own role (TOTP only: no SMS role for Cognito; test_no_role_for_cognito_sms).
+    RESOURCE_TYPE: 1, "AWS::Lambda::Function": 2, "AWS::IAM::Role": 2,
 }
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 JOINING_COUNTS = dict.fromkeys(COGNITO_AND_SAGEMAKER_TYPES, 0) | {
     "AWS::Cognito::UserPoolGroup": 1, "AWS::Cognito::UserPoolUser": 2,
     "AWS::Cognito::UserPoolUserToGroupAttachment": 2, "AWS::SageMaker::Workteam": 1,
@@ -148,7 +160,7 @@ def synth(case: str) -> Synthesized:
     app, stack = test_app(context, region)
     workforce = Workforce(stack, "Workforce", config=config.workforce, task=config.task.ground_truth,
                           name_prefix=name_prefix(config),
-                          region=config.region, **extra)
+                          region=config.region, log_retention=LOG_RETENTION, **extra)
     cdk.CfnOutput(stack, "TestWorkteamArn", value=workforce.workteam_arn)
     cdk.CfnOutput(stack, "TestPreLambdaArn", value=workforce.pre_lambda_arn)
     cdk.CfnOutput(stack, "TestAcsLambdaArn", value=workforce.acs_lambda_arn)
@@ -165,11 +177,16 @@ def ref(logical_id: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- every kind
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_no_custom_resources_or_lambdas(case: str) -> None:
-    types = {r["Type"] for r in synth(case).all_resources.values()}
-    assert not {t for t in types if t.startswith("Custom::") or t == "AWS::CloudFormation::CustomResource"}
-    assert "AWS::Lambda::Function" not in types
+def custom_resource_types(resources: dict[str, dict[str, Any]]) -> set[str]:
+    return {r["Type"] for r in resources.values()
+            if r["Type"].startswith("Custom::") or r["Type"] == "AWS::CloudFormation::CustomResource"}
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case not in OWN_POOL_CASES])
+def test_no_custom_resources_or_lambdas_unless_the_stack_creates_the_workforce(case: str) -> None:
+    resources = synth(case).all_resources
+    assert custom_resource_types(resources) == set()
+    assert "AWS::Lambda::Function" not in {r["Type"] for r in resources.values()}
 
 
 @pytest.mark.parametrize("case", [*PUBLIC_CASES, *EXISTING_CASES])
@@ -369,7 +386,7 @@ def test_app_client_is_set_up_the_way_ground_truth_needs(case: str) -> None:
     assert sorted(properties["AllowedOAuthFlows"]) == ["code", "implicit"]
     assert sorted(properties["AllowedOAuthScopes"]) == ["email", "openid", "profile"]
     assert properties["SupportedIdentityProviders"] == ["COGNITO"]
-    # Ground Truth rewrites these to the portal's URLs when it creates the workforce.
+    # Placeholders: the portal-URL custom resource replaces them after every deploy that writes them.
     assert properties["CallbackURLs"] == properties["LogoutURLs"] == [OAUTH_PLACEHOLDER_URL]
     # No password sign-in outside the hosted UI's SRP.
     assert sorted(properties["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]
@@ -377,7 +394,7 @@ def test_app_client_is_set_up_the_way_ground_truth_needs(case: str) -> None:
 
 
 def test_app_client_does_not_depend_on_the_config() -> None:
-    # Any update of the client writes the placeholder URLs back over Ground Truth's.
+    # Any update of the client writes the placeholder URLs back (the custom resource then runs again).
     clients = {case: synth(case).only("AWS::Cognito::UserPoolClient")[1] for case in OWN_POOL_CASES}
     assert len({repr(client) for client in clients.values()}) == 1
 
@@ -434,9 +451,10 @@ def test_each_worker_email_is_an_invited_user_in_the_group(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", OWN_POOL_CASES)
-def test_portal_url_is_https_plus_the_workforce_subdomain(case: str) -> None:
+def test_portal_url_output_is_the_url_the_custom_resource_set(case: str) -> None:
     result = synth(case)
-    portal = {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [WORKFORCE_LOGICAL_ID, "SubDomain"]}]]}
+    resource_id, _ = result.only(RESOURCE_TYPE)
+    portal = {"Fn::GetAtt": [resource_id, portal_urls.PORTAL_URL]}  # https://<SubDomain>, lambdas/portal_urls.py
     assert result.outputs["LabelingPortalUrl"] == result.outputs["TestPortalUrl"] == portal
     assert "LabelingWorkforceConsoleUrl" not in result.outputs
 
@@ -491,3 +509,172 @@ def test_a_worker_listed_twice_fails_at_synth() -> None:
     # The config catches it first (case-insensitively); the construct checks again.
     with pytest.raises(ValueError, match=re.escape("lists ['Ann@Example.com', 'ann@example.com'] more than once")):
         config_for({**PRIVATE, "workflow.workforce.worker_emails": ["ann@example.com", "Ann@Example.com"]}, None)
+
+
+# --------------------------------------------------------------------------- private: the portal URLs on the app client
+
+
+def sha256_of_properties(properties: dict[str, Any]) -> str:
+    """Canonical JSON (sorted keys, no spaces) of a resource's Properties as the template has them."""
+    return hashlib.sha256(json.dumps(properties, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def function_by_handler(result: Synthesized, handler: str) -> tuple[str, dict[str, Any]]:
+    (item,) = [(key, f) for key, f in result.resources("AWS::Lambda::Function").items()
+               if f["Properties"]["Handler"] == handler]
+    return item
+
+
+def arn_of(case: str, service: str, resource: str) -> str:
+    """An ARN as Stack.format_arn renders it (intrinsics as render() prints them) in `case`'s stack."""
+    region = CASES[case][1]
+    if region:  # a concrete region's partition is known at synth
+        return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+    return f"arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
+
+
+def policy_of_role(result: Synthesized, role_id: str) -> list[dict[str, Any]]:
+    (policy,) = [p for p in result.resources("AWS::IAM::Policy").values() if ref(role_id) in p["Properties"]["Roles"]]
+    return render(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_the_custom_resource_names_the_workforce_pool_client_and_the_client_settings(case: str) -> None:
+    result = synth(case)
+    _, resource = result.only(RESOURCE_TYPE)
+    client_id, client = result.only("AWS::Cognito::UserPoolClient")
+    framework_id, _ = function_by_handler(result, "framework.onEvent")
+    assert resource["Properties"] == {
+        "ServiceToken": {"Fn::GetAtt": [framework_id, "Arn"]},
+        "WorkforceName": result.raw["Resources"][WORKFORCE_LOGICAL_ID]["Properties"]["WorkforceName"],
+        "UserPoolId": ref(USER_POOL_LOGICAL_ID),
+        "ClientId": ref(client_id),
+        # The hash of the client exactly as CloudFormation receives it: changes whenever the client does.
+        "ClientSettingsHash": sha256_of_properties(client["Properties"]),
+    }
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_the_custom_resource_runs_after_the_workforce_the_client_and_the_team(case: str) -> None:
+    result = synth(case)
+    _, resource = result.only(RESOURCE_TYPE)
+    client_id, _ = result.only("AWS::Cognito::UserPoolClient")
+    team_id, _ = result.only("AWS::SageMaker::Workteam")
+    assert {WORKFORCE_LOGICAL_ID, client_id, team_id} <= set(resource["DependsOn"])
+
+
+def test_the_hash_changes_when_the_app_client_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stands for any later edit of the client (or a CDK upgrade that renders it differently).
+    monkeypatch.setattr(workforce_module, "OAUTH_SCOPES", (cognito.OAuthScope.EMAIL, cognito.OAuthScope.OPENID))
+    overrides, region, _ = CASES["private-mfa-off"]
+    context, config = config_for(overrides, region)
+    app, stack = test_app(context, region)
+    workforce = Workforce(stack, "Workforce", config=config.workforce, task=config.task.ground_truth,
+                          name_prefix=name_prefix(config), region=config.region, log_retention=LOG_RETENTION)
+    changed = Synthesized(config, workforce, app.synth().get_stack_by_name("WorkforceTest").template)
+    _, client = changed.only("AWS::Cognito::UserPoolClient")
+    assert sorted(client["Properties"]["AllowedOAuthScopes"]) == ["email", "openid"]
+    new_hash = changed.only(RESOURCE_TYPE)[1]["Properties"]["ClientSettingsHash"]
+    old_hash = synth("private-mfa-off").only(RESOURCE_TYPE)[1]["Properties"]["ClientSettingsHash"]
+    assert new_hash != old_hash
+    assert new_hash == sha256_of_properties(client["Properties"])
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_the_handler_may_only_read_the_workforce_and_rewrite_the_client(case: str) -> None:
+    result = synth(case)
+    function_id, function = function_by_handler(result, "lambdas.portal_urls.handler")
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in result.raw["Resources"][role_id]["Properties"]
+    log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert policy_of_role(result, role_id) == [
+        {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": f"<{log_group}.Arn>"},
+        # The resource types the Service Authorization Reference gives these actions: workforce/<name>
+        # and userpool/<pool id> (docs/private-workforce.md).
+        {"Action": "sagemaker:DescribeWorkforce", "Effect": "Allow", "Sid": "ReadThePortalAddress",
+         "Resource": arn_of(case, "sagemaker", f"workforce/{sagemaker_name(name_prefix(result.config))}")},
+        {"Action": ["cognito-idp:DescribeUserPoolClient", "cognito-idp:UpdateUserPoolClient"], "Effect": "Allow",
+         "Resource": arn_of(case, "cognito-idp", f"userpool/<{USER_POOL_LOGICAL_ID}>"),
+         "Sid": "RewriteTheAppClientUrls"},
+    ]
+    # The framework's own function may only invoke ours (any qualifier) and write its own logs.
+    _, framework = function_by_handler(result, "framework.onEvent")
+    framework_role = framework["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in result.raw["Resources"][framework_role]["Properties"]
+    framework_logs = framework["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert policy_of_role(result, framework_role) == [
+        {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
+         "Resource": f"<{framework_logs}.Arn>"},
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow",
+         "Resource": [f"<{function_id}.Arn>", f"<{function_id}.Arn>:*"]},
+        {"Action": "lambda:GetFunction", "Effect": "Allow", "Resource": f"<{function_id}.Arn>"},
+    ]
+    assert framework["Properties"]["Environment"]["Variables"] == {
+        "USER_ON_EVENT_FUNCTION_ARN": {"Fn::GetAtt": [function_id, "Arn"]}}
+
+
+def test_the_handler_gets_its_region_and_time_for_its_three_calls() -> None:
+    result = synth("private-mfa-off")  # us-east-1: literal settings
+    _, function = function_by_handler(result, "lambdas.portal_urls.handler")
+    settings = json.loads(function["Properties"]["Environment"]["Variables"][portal_urls.SETTINGS_VARIABLE])
+    assert settings == {"region": "us-east-1"}
+    assert function["Properties"]["Timeout"] > 3 * aws_clients.worst_case_call_seconds()
+    assert function["Properties"]["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_no_role_for_cognito_sms(case: str) -> None:
+    # TOTP only: the only roles are the two Lambda functions'.
+    for role in synth(case).resources("AWS::IAM::Role").values():
+        principals = [s["Principal"] for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]]
+        assert principals == [{"Service": "lambda.amazonaws.com"}]
+
+
+def test_creating_the_workforce_needs_a_log_retention() -> None:
+    context, config = config_for(PRIVATE, "us-east-1")
+    _, stack = test_app(context, "us-east-1")
+    with pytest.raises(ValueError, match="log_retention is required when the stack creates the private workforce"):
+        Workforce(stack, "Workforce", config=config.workforce, task=config.task.ground_truth,
+                  name_prefix="gt", region="us-east-1")
+
+
+# --------------------------------------------------------------------------- the app's configurations
+
+
+def test_the_default_configuration_has_no_custom_resource_and_no_provider_function() -> None:
+    for stack, template in synthesize("default").items():
+        resources = template["Resources"]
+        assert custom_resource_types(resources) == set(), stack
+        handlers = {r["Properties"].get("Handler") for r in resources.values() if r["Type"] == "AWS::Lambda::Function"}
+        assert not handlers & {"framework.onEvent", "lambdas.portal_urls.handler"}, stack
+
+
+def test_the_private_prod_configuration_sets_the_portal_urls() -> None:
+    templates = synthesize("prod")
+    assert custom_resource_types(templates["Data"]["Resources"]) == set()
+    resources = templates["Workflow"]["Resources"]
+    assert custom_resource_types(resources) == {RESOURCE_TYPE}
+    (resource_id,) = [key for key, r in resources.items() if r["Type"] == RESOURCE_TYPE]
+    assert templates["Workflow"]["Outputs"]["LabelingPortalUrl"]["Value"] == {
+        "Fn::GetAtt": [resource_id, portal_urls.PORTAL_URL]}
+
+
+@pytest.mark.parametrize("case", OWN_POOL_CASES)
+def test_the_readme_says_what_the_pool_enforces(case: str) -> None:
+    """README's private-workforce paragraph states the pool's password policy, invitation lifetime and MFA modes."""
+    from tests.infra.synth import PROJECT_DIR
+
+    readme = " ".join((PROJECT_DIR / "README.md").read_text().split())
+    pool = synth(case).raw["Resources"][USER_POOL_LOGICAL_ID]["Properties"]
+    policy = pool["Policies"]["PasswordPolicy"]
+    assert f"Passwords: {policy['MinimumLength']}+ characters with lower- and upper-case letters, digits and symbols" \
+        in readme
+    assert f"a temporary password valid {policy['TemporaryPasswordValidityDays']} days" in readme
+    assert "cannot sign themselves up" in readme and pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]
+    said = {"ON": "`ON` requires an authenticator app (TOTP) at sign-in",
+            "OPTIONAL": "`OPTIONAL` lets each worker enrol one but does not ask", "OFF": "`OFF` has none"}
+    assert said[pool["MfaConfiguration"]] in readme
+    # The invitation promises an authenticator-app step only where the hosted sign-in asks for one.
+    body = pool["UserInvitation"]["EmailMessage"] if "UserInvitation" in pool else \
+        pool["AdminCreateUserConfig"]["InviteMessageTemplate"]["EmailMessage"]
+    assert ("to set up an authenticator app" in body) == (pool["MfaConfiguration"] == "ON")

@@ -198,6 +198,8 @@ class _Resolver:
         physical = self.physical(stack, name)
         if kind in ("AWS::IAM::Role", "AWS::S3::Bucket", "AWS::Lambda::Function", "AWS::Logs::LogGroup"):
             return physical
+        if kind == "AWS::Cognito::UserPool":  # Ref is the pool id, <region>_<suffix>
+            return physical if physical.startswith(f"{self.region}_") else f"{self.region}_{physical}"
         if kind == "AWS::SNS::Topic":  # Ref is the topic ARN
             return physical if physical.startswith("arn:") else self._arn("sns", physical)
         if kind == "AWS::SQS::Queue":  # Ref is the queue URL
