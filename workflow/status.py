@@ -223,3 +223,81 @@ def _detail_lines(details: Mapping[str, Any]) -> list[str]:
         shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, Mapping) else value
         lines.append(f"  {key.replace('_', ' ')}: {shown}")
     return lines
+
+
+# --- the labeling team -------------------------------------------------------------------------
+
+PUBLIC_CROWD = "/public-crowd/"
+VENDOR_CROWD = "/vendor-crowd/"
+# Cognito's UserStatus of a worker who signed in and chose a password (accepted the invitation); an invited worker
+# who has not is FORCE_CHANGE_PASSWORD (AdminCreateUser).
+# https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_UserType.html
+ACCEPTED = "CONFIRMED"
+
+
+@dataclass
+class TeamStatus:
+    """Who labels: the work team, its portal and how many invited workers accepted (Cognito teams)."""
+
+    kind: str
+    name: str | None = None
+    portal_url: str | None = None
+    invited: int | None = None
+    accepted: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        head = f"Team: {self.kind}" + (f" {self.name}" if self.name else "")
+        lines = [head]
+        if self.portal_url:
+            lines.append(f"  labeling portal: {self.portal_url}")
+        if self.invited is not None:
+            lines.append(f"  workers: {self.accepted} of {self.invited} invited accepted "
+                         "(signed in and set a password)")
+        lines.extend(f"  {note}" for note in self.notes)
+        return lines
+
+
+def team_status(sagemaker: Any, cognito: Any, workteam_arn: str | None) -> TeamStatus:
+    """The team behind `workteam_arn` (the stack's LabelingWorkteamArn output)."""
+    if not workteam_arn:
+        return TeamStatus("unknown", notes=["the Workflow stack has no LabelingWorkteamArn output"])
+    if PUBLIC_CROWD in workteam_arn:
+        return TeamStatus("Amazon Mechanical Turk (public crowd)")
+    name = workteam_arn.rsplit("/", 1)[-1]
+    kind = "vendor team" if VENDOR_CROWD in workteam_arn else "private team"
+    try:
+        team = sagemaker.describe_workteam(WorkteamName=name)["Workteam"]
+    except ClientError as error:
+        return TeamStatus(kind, name, notes=[f"DescribeWorkteam failed: {error.response['Error'].get('Code')}"])
+    status = TeamStatus(kind, name)
+    if team.get("SubDomain"):
+        status.portal_url = f"https://{team['SubDomain']}"
+    for member in team.get("MemberDefinitions", []):
+        group = member.get("CognitoMemberDefinition")
+        if group is None:
+            status.notes.append("members come from an OIDC identity provider's groups: count them there")
+            continue
+        try:
+            users = _group_users(cognito, group["UserPool"], group["UserGroup"])
+        except ClientError as error:
+            status.notes.append(f"ListUsersInGroup({group['UserGroup']}) failed: "
+                                f"{error.response['Error'].get('Code')}")
+            continue
+        status.invited = (status.invited or 0) + len(users)
+        status.accepted = (status.accepted or 0) + sum(1 for user in users if user.get("UserStatus") == ACCEPTED)
+    if status.invited == 0:
+        status.notes.append("nobody is in the team yet: invite workers (workflow.workforce.worker_emails or the "
+                            "SageMaker console); labeling tasks wait until enough workers accept")
+    return status
+
+
+def _group_users(cognito: Any, pool: str, group: str) -> list[dict[str, Any]]:
+    users: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"UserPoolId": pool, "GroupName": group}
+    while True:
+        page = cognito.list_users_in_group(**kwargs)
+        users.extend(page.get("Users", []))
+        if not page.get("NextToken"):
+            return users
+        kwargs["NextToken"] = page["NextToken"]
