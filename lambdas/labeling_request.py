@@ -8,7 +8,8 @@ run prints it. Both therefore share one definition of "what starting a job means
 
 What depends on the task type (the worker UI, which objects can be labeled, the built-in
 Lambdas' names) is the task type's descriptor (`task_types.py`), looked up by the settings'
-`task_type`.
+`task_type`. The settings themselves (`LabelingSettings`, LABELING_SETTINGS) are part of the
+settings contract in `settings.py`, imported here under their old names.
 """
 
 from __future__ import annotations
@@ -16,32 +17,31 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
 from . import task_types, workforces
-from .task_types import GroundTruthTask, TaskType, UiText
-from .workforces import WorkforceKind
+from .settings import (
+    LABELING_JOB_TAG_KEY,
+    LABELING_SETTINGS_VAR,
+    MAX_OBJECTS_PER_JOB,
+    LabelingSettings,
+    price_to_usd,
+)
+from .task_types import GroundTruthTask, UiText
 
 # --- Ground Truth and API limits (docs/task-types.md and botocore's SageMaker model) -------
 
-# Ground Truth refuses a manifest with more data objects than this in one job.
-MAX_OBJECTS_PER_JOB = 100_000
 # The accepted objects (name endings, matched case-insensitively because cameras and phones
 # write `.JPG`, and largest size) are the task type's: GroundTruthTask.object_suffixes and
-# max_object_bytes.
+# max_object_bytes. At most MAX_OBJECTS_PER_JOB (lambdas/settings.py) go into one job.
 # LabelingJobName: 1-63 characters, unique per account and region forever.
 JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_JOB_NAME_LENGTH = 63
-# `-YYYYMMDD-HHMMSS`, appended to job_prefix when no name is given.
-TIMESTAMP_SUFFIX_LENGTH = 16
 # Every job carries its own name as a tag, so cost reports can be split per job.
-JOB_TAG_KEY = "labeling-job"
-# CreateLabelingJob accepts 50 tags; one is ours.
-MAX_SETTINGS_TAGS = 49
+JOB_TAG_KEY = LABELING_JOB_TAG_KEY
 
 # Reasons an object under the images prefix is not sent to labeling.
 SKIP_FOLDER_MARKER = "folder_marker"
@@ -55,274 +55,12 @@ CATEGORIES_FILE = "label-categories.json"
 UI_TEMPLATE_FILE = "ui-template.liquid"
 REQUEST_FILE = "request.json"
 
-SETTINGS_ENV_VAR = "LABELING_SETTINGS"
-
-_REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
-_ACCOUNT_PATTERN = re.compile(r"\d{12}")
-_BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_LABEL_ATTRIBUTE_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}")
-_TASK_KEYWORD_PATTERN = re.compile(r"[A-Za-z0-9]+( [A-Za-z0-9]+)*")
-_ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+")
-_WORKTEAM_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+")
-_LAMBDA_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:lambda:[a-z0-9\-]*:[0-9]{12}:function:.+")
-_KMS_KEY_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:kms:[a-z0-9\-]+:[0-9]{12}:key/[0-9a-f\-]{36}")
+# The settings (LabelingSettings, its rules and reader) are the contract in lambdas/settings.py.
+SETTINGS_ENV_VAR = LABELING_SETTINGS_VAR
 
 
 class LabelingRequestError(ValueError):
-    """Settings, options or input data that cannot make a valid labeling job."""
-
-
-# --- Settings ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LabelingSettings:
-    """What the stack decided at synth time, passed to the Lambda as `LABELING_SETTINGS` JSON.
-
-    Synth-time config validation is the first line of defence; the checks in `from_mapping`
-    only make a broken contract between stack and Lambda fail with a message naming the key.
-    """
-
-    region: str
-    account: str
-    bucket: str
-    prefix: str
-    job_prefix: str
-    task_type: str  # its descriptor: `task`
-    label_attribute: str
-    labels: tuple[str, ...]
-    task_title: str
-    task_description: str
-    task_keywords: tuple[str, ...]
-    short_instructions: str
-    full_instructions: str
-    role_arn: str
-    workforce: WorkforceKind  # its rules: workforces.policy_for(workforce)
-    workteam_arn: str
-    pre_lambda_arn: str
-    acs_lambda_arn: str
-    workers_per_object: int
-    price_usd: str | None
-    free_of_adult_content: bool
-    task_time_limit_seconds: int
-    task_availability_seconds: int
-    max_concurrent_tasks: int | None
-    max_objects: int | None
-    # Read-only view; excluded from hashing because mappings are not hashable.
-    tags: Mapping[str, str] = field(hash=False)
-    # The data bucket's SSE-KMS key, or None (SSE-S3). Optional in the settings JSON.
-    kms_key_arn: str | None = None
-
-    @property
-    def task(self) -> TaskType:
-        """The task type's descriptor (looked up in the registry at call time)."""
-        return task_types.task_type(self.task_type)
-
-    @classmethod
-    def from_json(cls, text: str, *, source: str = SETTINGS_ENV_VAR) -> LabelingSettings:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise LabelingRequestError(f"{source} is not valid JSON: {error}") from error
-        return cls.from_mapping(data, source=source)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = SETTINGS_ENV_VAR) -> LabelingSettings:
-        if not isinstance(data, Mapping):
-            raise LabelingRequestError(f"{source} must be a JSON object, got {type(data).__name__}")
-        reader = _SettingsReader(data, source)
-        expected = set(_SETTINGS_KEYS)
-        missing = sorted(expected - set(data) - set(_OPTIONAL_SETTINGS_KEYS))
-        if missing:
-            raise LabelingRequestError(
-                f"{source} is missing key(s) {', '.join(missing)}; the stack must pass all of "
-                f"{', '.join(_SETTINGS_KEYS)}"
-            )
-        # Unknown keys usually mean the stack and the Lambda disagree about the contract
-        # (a renamed key would otherwise be silently ignored).
-        unknown = sorted(set(data) - expected)
-        if unknown:
-            raise LabelingRequestError(f"{source} has unknown key(s) {', '.join(unknown)}")
-
-        task = task_types.task_type(reader.choice("task_type", task_types.names()))
-        workforce = workforces.parse_kind(reader.choice("workforce", workforces.kind_values()))
-        assert workforce is not None  # choice() accepts registered kinds only
-        policy = workforces.policy_for(workforce)
-        price_usd = reader.optional_str("price_usd")
-        if policy.paid_per_task:
-            if price_usd is None:
-                raise LabelingRequestError(f"{source}.price_usd is required for {policy.label()}")
-            price_to_usd(price_usd, key=f"{source}.price_usd")  # fail now, not at CreateLabelingJob
-        elif price_usd is not None:
-            raise LabelingRequestError(
-                f"{source}.price_usd must be null for {policy.label()}: it is not paid per task "
-                f"(PublicWorkforceTaskPrice), got {price_usd!r}"
-            )
-
-        job_prefix = reader.pattern("job_prefix", JOB_NAME_PATTERN)
-        longest_prefix = MAX_JOB_NAME_LENGTH - TIMESTAMP_SUFFIX_LENGTH
-        if len(job_prefix) > longest_prefix:
-            raise LabelingRequestError(
-                f"{source}.job_prefix {job_prefix!r} is {len(job_prefix)} characters; at most "
-                f"{longest_prefix} leave room for the -YYYYMMDD-HHMMSS suffix in a 63-character "
-                "job name"
-            )
-        label_attribute = reader.pattern("label_attribute", _LABEL_ATTRIBUTE_PATTERN)
-        # Ground Truth writes `<attr>-metadata` next to `<attr>` in the output manifest.
-        if label_attribute.endswith("-metadata"):
-            raise LabelingRequestError(f"{source}.label_attribute {label_attribute!r} must not end in '-metadata'")
-
-        labels = reader.str_list("labels", min_items=task.ground_truth.min_labels)
-        if len(set(labels)) != len(labels):
-            raise LabelingRequestError(f"{source}.labels has duplicates: {list(labels)}")
-
-        # The built-in Lambdas must be the task type's: another task type's PRE Lambda would hand
-        # workers objects the UI template cannot show.
-        lambda_arns: dict[str, str] = {}
-        for key, function in (("pre_lambda_arn", task.ground_truth.pre_lambda_name),
-                              ("acs_lambda_arn", task.ground_truth.acs_lambda_name)):
-            arn = lambda_arns[key] = reader.pattern(key, _LAMBDA_ARN_PATTERN)
-            if arn.rpartition(":function:")[2] != function:
-                raise LabelingRequestError(
-                    f"{source}.{key} = {arn!r} is not the {function} function that task type {task.name!r} uses"
-                )
-
-        return cls(
-            region=reader.pattern("region", _REGION_PATTERN),
-            account=reader.pattern("account", _ACCOUNT_PATTERN),
-            bucket=reader.pattern("bucket", _BUCKET_PATTERN),
-            prefix=_clean_prefix(reader.string("prefix", allow_empty=True), f"{source}.prefix"),
-            job_prefix=job_prefix,
-            task_type=task.name,
-            label_attribute=label_attribute,
-            labels=labels,
-            task_title=reader.string("task_title", max_length=128),
-            task_description=reader.string("task_description", max_length=255),
-            task_keywords=reader.str_list(
-                "task_keywords",
-                min_items=1,
-                max_items=5,
-                item_pattern=_TASK_KEYWORD_PATTERN,
-                item_max_length=30,
-            ),
-            short_instructions=reader.string("short_instructions"),
-            full_instructions=reader.string("full_instructions"),
-            role_arn=reader.pattern("role_arn", _ROLE_ARN_PATTERN),
-            workforce=workforce,
-            workteam_arn=reader.pattern("workteam_arn", _WORKTEAM_ARN_PATTERN),
-            pre_lambda_arn=lambda_arns["pre_lambda_arn"],
-            acs_lambda_arn=lambda_arns["acs_lambda_arn"],
-            workers_per_object=reader.integer("workers_per_object", minimum=1, maximum=9),
-            price_usd=price_usd,
-            free_of_adult_content=reader.boolean("free_of_adult_content"),
-            task_time_limit_seconds=reader.integer("task_time_limit_seconds", minimum=30),
-            task_availability_seconds=reader.integer("task_availability_seconds", minimum=60),
-            max_concurrent_tasks=reader.optional_integer("max_concurrent_tasks", minimum=1, maximum=5000),
-            max_objects=reader.optional_integer("max_objects", minimum=1),
-            tags=reader.tags("tags"),
-            kms_key_arn=reader.optional_pattern("kms_key_arn", _KMS_KEY_ARN_PATTERN),
-        )
-
-
-# Declaration order, so messages list the keys as the stack writes them.
-_SETTINGS_KEYS = tuple(LabelingSettings.__dataclass_fields__)
-_OPTIONAL_SETTINGS_KEYS = ("kms_key_arn",)
-
-
-class _SettingsReader:
-    """Typed access to the settings mapping; every error names `<source>.<key>`."""
-
-    def __init__(self, data: Mapping[str, Any], source: str) -> None:
-        self._data = data
-        self._source = source
-
-    def _fail(self, key: str, expected: str) -> LabelingRequestError:
-        return LabelingRequestError(f"{self._source}.{key} must be {expected}, got {self._data[key]!r}")
-
-    def string(self, key: str, *, allow_empty: bool = False, max_length: int | None = None) -> str:
-        value = self._data[key]
-        if not isinstance(value, str) or (not allow_empty and not value.strip()):
-            raise self._fail(key, "a string" if allow_empty else "a non-empty string")
-        if max_length is not None and len(value) > max_length:
-            raise self._fail(key, f"at most {max_length} characters")
-        return value
-
-    def optional_str(self, key: str) -> str | None:
-        return None if self._data[key] is None else self.string(key)
-
-    def pattern(self, key: str, pattern: re.Pattern[str]) -> str:
-        value = self.string(key)
-        if not pattern.fullmatch(value):
-            raise self._fail(key, f"a string matching {pattern.pattern}")
-        return value
-
-    def optional_pattern(self, key: str, pattern: re.Pattern[str]) -> str | None:
-        return None if self._data.get(key) is None else self.pattern(key, pattern)
-
-    def choice(self, key: str, choices: tuple[str, ...]) -> str:
-        value = self._data[key]
-        if value not in choices:
-            raise self._fail(key, f"one of {', '.join(choices)}")
-        return value
-
-    def integer(self, key: str, *, minimum: int, maximum: int | None = None) -> int:
-        value = self._data[key]
-        # bool is an int subclass: `true` must not pass as 1.
-        in_range = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-        if not in_range or (maximum is not None and value > maximum):
-            bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-            raise self._fail(key, f"an integer {bounds}")
-        return value
-
-    def optional_integer(self, key: str, *, minimum: int, maximum: int | None = None) -> int | None:
-        if self._data[key] is None:
-            return None
-        return self.integer(key, minimum=minimum, maximum=maximum)
-
-    def boolean(self, key: str) -> bool:
-        value = self._data[key]
-        if not isinstance(value, bool):
-            raise self._fail(key, "true or false")
-        return value
-
-    def str_list(
-        self,
-        key: str,
-        *,
-        min_items: int,
-        max_items: int | None = None,
-        item_pattern: re.Pattern[str] | None = None,
-        item_max_length: int | None = None,
-    ) -> tuple[str, ...]:
-        value = self._data[key]
-        counted = f"at least {min_items}" + (f" and at most {max_items}" if max_items else "")
-        expected = f"a list of {counted} non-empty strings"
-        if item_pattern is not None:
-            expected += f" matching {item_pattern.pattern}"
-        if item_max_length is not None:
-            expected += f" of at most {item_max_length} characters"
-        if not isinstance(value, list) or len(value) < min_items:
-            raise self._fail(key, expected)
-        if max_items is not None and len(value) > max_items:
-            raise self._fail(key, expected)
-        for item in value:
-            if not isinstance(item, str) or not item.strip():
-                raise self._fail(key, expected)
-            if item_pattern is not None and not item_pattern.fullmatch(item):
-                raise self._fail(key, expected)
-            if item_max_length is not None and len(item) > item_max_length:
-                raise self._fail(key, expected)
-        return tuple(value)
-
-    def tags(self, key: str) -> Mapping[str, str]:
-        value = self._data[key]
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
-        ):
-            raise self._fail(key, "an object of string keys to string values")
-        if len(value) > MAX_SETTINGS_TAGS:
-            raise self._fail(key, f"at most {MAX_SETTINGS_TAGS} tags (one more is added per job)")
-        return MappingProxyType(dict(value))
+    """Options or input data that cannot make a valid labeling job (bad settings: SettingsError)."""
 
 
 def _clean_prefix(value: str, where: str) -> str:
@@ -331,31 +69,6 @@ def _clean_prefix(value: str, where: str) -> str:
     if ".." in cleaned.split("/"):
         raise LabelingRequestError(f"{where} must not contain '..' segments, got {value!r}")
     return cleaned
-
-
-def price_to_usd(price_usd: str, *, key: str = "price_usd") -> dict[str, int]:
-    """Convert a decimal dollar string to the API's {Dollars, Cents, TenthFractionsOfACent}.
-
-    Decimal, never float: 0.036 as a float is 0.03599999..., which would lose a tenth of a
-    cent. Amounts finer than a tenth of a cent cannot be expressed and are refused.
-    """
-    try:
-        amount = Decimal(price_usd)
-    except (InvalidOperation, TypeError) as error:
-        raise LabelingRequestError(f"{key} = {price_usd!r} is not a decimal number of US dollars") from error
-    if not amount.is_finite() or amount <= 0:
-        raise LabelingRequestError(f"{key} = {price_usd!r} must be a positive amount of dollars")
-    tenths_of_cents = amount * 1000
-    if tenths_of_cents != tenths_of_cents.to_integral_value():
-        raise LabelingRequestError(
-            f"{key} = {price_usd!r} is finer than a tenth of a cent, which PublicWorkforceTaskPrice cannot express"
-        )
-    dollars, rest = divmod(int(tenths_of_cents), 1000)
-    cents, tenths = divmod(rest, 10)
-    # The API caps Dollars at 2.
-    if dollars > 2:
-        raise LabelingRequestError(f"{key} = {price_usd!r} is above the API maximum of $2.999")
-    return {"Dollars": dollars, "Cents": cents, "TenthFractionsOfACent": tenths}
 
 
 # --- Where things go -----------------------------------------------------------------------

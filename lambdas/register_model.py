@@ -22,7 +22,6 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -42,9 +41,10 @@ from .runtime import (
     log,
     publish_alert,
 )
-from .settings_json import SettingsError, settings_reader, settings_text
+from .settings import MODEL_SETTINGS_VAR, TRAINING_JOB_TAG_KEY, TUNING_JOB_TAG_KEY, ModelSettings, SettingsError
 
-SETTINGS_VARIABLE = "MODEL_SETTINGS"
+# The settings (ModelSettings, its rules and reader) are the contract in settings.py.
+SETTINGS_VARIABLE = MODEL_SETTINGS_VAR
 
 TRAINING_DETAIL_TYPE = "SageMaker Training Job State Change"
 TUNING_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
@@ -54,7 +54,7 @@ FAILED_STATUSES = ("Failed", "Stopped")
 # (task_types.Algorithm.inference_content_types / inference_response_types).
 # Recorded on every model package (metadata and tag) so a redelivered event can find the one it
 # already made: Search filters on the tag (`Tags.<key>`, as the Filter docs define it).
-TRAINING_JOB_PROPERTY = "training-job"
+TRAINING_JOB_PROPERTY = TRAINING_JOB_TAG_KEY
 # CreateModelPackage's ClientToken: 1-36 characters of [a-zA-Z0-9-] (botocore's model). A UUID5
 # of group and training job fits and is the same on every delivery. Fixed namespace: never change
 # it, or a redelivery after a deploy would no longer be recognised by SageMaker.
@@ -63,58 +63,6 @@ _CLIENT_TOKEN_NAMESPACE = uuid.UUID("6f1c1d2e-5a0b-4c63-9d55-0c8f3b0a9e41")
 LOGGER = get_logger("register_model")
 # How alerts name this function.
 FUNCTION = "RegisterModel"
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    region: str
-    account: str
-    job_prefix: str
-    task_type: str  # its descriptor: `task`
-    role_arn: str
-    image_uri: str
-    register_package: bool
-    package_group_name: str | None
-    topic_arn: str
-    tags: Mapping[str, str]
-
-    @property
-    def task(self) -> task_types.TaskType:
-        """The task type's descriptor (looked up in the registry at call time)."""
-        return task_types.task_type(self.task_type)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ModelSettings:
-        return cls.from_json(settings_text(SETTINGS_VARIABLE, "model settings", environ))
-
-    @classmethod
-    def from_json(cls, text: str) -> ModelSettings:
-        r = settings_reader(text, SETTINGS_VARIABLE)
-        # Optional keys: registering model packages is off unless asked for.
-        register = r.data.get("register_package", False)
-        if type(register) is not bool:
-            raise r.bad("register_package", register, "true or false")
-        group = r.data.get("package_group_name")
-        if register and (not isinstance(group, str) or not group):
-            raise SettingsError(
-                f"{SETTINGS_VARIABLE}.package_group_name = {group!r} is invalid: registering model "
-                "packages (register_package = true) needs the model package group's name"
-            )
-        tags = r.data.get("tags", {})
-        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-            raise r.bad("tags", tags, "an object of strings")
-        return cls(
-            region=r.text("region"),
-            account=r.text("account"),
-            job_prefix=r.text("job_prefix"),
-            task_type=r.choice("task_type", task_types.names()),
-            role_arn=r.text("role_arn"),
-            image_uri=r.text("image_uri"),
-            register_package=register,
-            package_group_name=group if register else None,
-            topic_arn=r.text("topic_arn"),
-            tags=MappingProxyType(dict(tags)),
-        )
 
 
 @dataclass(frozen=True)
@@ -244,9 +192,9 @@ def model_package_client_token(group: str, training_job_name: str) -> str:
 
 
 def _tags(settings: ModelSettings, training_job_name: str, tuning_job_name: str | None) -> list[dict[str, str]]:
-    tags = {**settings.tags, "training-job": training_job_name}
+    tags = {**settings.tags, TRAINING_JOB_TAG_KEY: training_job_name}
     if tuning_job_name:
-        tags["tuning-job"] = tuning_job_name
+        tags[TUNING_JOB_TAG_KEY] = tuning_job_name
     return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
 
 

@@ -1,21 +1,21 @@
-"""Reading a Lambda's settings: one JSON object in one environment variable, set by the stack.
+"""The old hand-written settings reader, kept only for lambdas/deployment.py and lambdas/portal_urls.py.
 
-Shared by StartTraining (TRAINING_SETTINGS) and RegisterModel (MODEL_SETTINGS) so both name
-the full key path in every error the same way.
+StartLabeling, StartTraining and RegisterModel read their settings with the one contract in
+`settings.py` (dataclasses with declared rules, one generic reader). Once those two functions declare
+their settings there too, this module goes. `SettingsError`, `settings_text` and `number_text` are
+settings.py's (one error class for every settings problem).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from .settings import SettingsError, number_text, settings_text
 
-class SettingsError(ValueError):
-    """The settings JSON is missing a key or has a bad value; the message names the key."""
+__all__ = ["SettingsError", "SettingsReader", "number_text", "settings_reader", "settings_text"]
 
 
 def settings_reader(text: str, variable: str) -> SettingsReader:
@@ -25,23 +25,6 @@ def settings_reader(text: str, variable: str) -> SettingsReader:
     except ValueError as error:
         raise SettingsError(f"{variable} is not valid JSON: {error}") from None
     return SettingsReader(data, variable)
-
-
-def settings_text(variable: str, what: str, environ: Mapping[str, str] | None = None) -> str:
-    """The JSON text of `variable`; `what` names the settings in the error ("model settings")."""
-    text = (os.environ if environ is None else environ).get(variable)
-    if text is None:
-        raise SettingsError(f"environment variable {variable} is not set; the stack passes the {what} as JSON in it")
-    return text
-
-
-def number_text(value: int | float | None) -> str:
-    """Plain decimal text: `str(0.00001)` is `1e-05`, which we'd rather not send."""
-    if value is None:  # parsing guarantees numeric ranges have both bounds
-        raise ValueError("numeric parameter range without a bound")
-    if isinstance(value, int):
-        return str(value)
-    return format(Decimal(repr(value)), "f")
 
 
 class SettingsReader:

@@ -15,7 +15,6 @@ invocation gets a new name; callers that need exactly-once pass `job_name`.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from botocore.exceptions import ClientError
 from . import labeling_request as lr
 from .aws_clients import client
 from .runtime import finish, get_logger, is_already_exists_error, is_not_found_error, log
+from .settings import SettingsError
 
 # Manifests up to this size stay in memory, bigger ones spill to /tmp (a 100,000-image
 # manifest is ~10 MB): bounded memory whatever the job size, no disk use for small jobs.
@@ -206,10 +206,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", None)
     try:
         request = parse_event(event)
-        raw_settings = os.environ.get(lr.SETTINGS_ENV_VAR)
-        if not raw_settings:
-            raise lr.LabelingRequestError(f"environment variable {lr.SETTINGS_ENV_VAR} is not set; the stack passes it")
-        settings = lr.LabelingSettings.from_json(raw_settings)
+        settings = lr.LabelingSettings.from_env()
         return start_labeling(
             settings,
             request,
@@ -217,6 +214,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             s3=client("s3", settings.region),
             sagemaker=client("sagemaker", settings.region),
         )
-    except lr.LabelingRequestError as error:
+    except (lr.LabelingRequestError, SettingsError) as error:
         log(LOGGER, "labeling job not started", level=logging.ERROR, error=str(error), request_id=request_id)
         raise

@@ -43,7 +43,7 @@ from .runtime import (
     is_not_found_error,
     publish_alert,
 )
-from .settings_json import SettingsError
+from .settings import SettingsError
 from .training_request import (
     SETTINGS_VARIABLE,
     JobRequestPlan,

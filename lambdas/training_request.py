@@ -2,7 +2,8 @@
 CreateHyperParameterTuningJob requests (boto3 keyword arguments). Pure: no AWS calls.
 
 The settings arrive as one JSON environment variable (`TRAINING_SETTINGS`) written by the CDK
-stack (`stacks/lambda_settings.py`); its keys are the contract between the two. What depends on
+stack (`stacks/lambda_settings.py`); `TrainingSettings` in `settings.py` is the contract between the
+two (its keys, their rules and the one reader), imported here under its old names. What depends on
 the algorithm (channels and how they are read, computed hyperparameters, tuning objective, the
 algorithm's rules) is the task type's descriptor (`task_types.py`), looked up by `task_type`.
 """
@@ -13,11 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import job_rules, task_types
+from . import job_rules
 from .naming import TRAINING_JOB_NAME_MAX, TUNING_JOB_NAME_MAX, derive_name
-from .settings_json import SettingsError, SettingsReader, number_text, settings_reader, settings_text
+from .settings import LABELING_JOB_TAG_KEY, TRAINING_SETTINGS_VAR, ParameterRange, TrainingSettings, number_text
+from .settings import SettingsError as SettingsError  # re-exported: callers catch tr.SettingsError
 
-SETTINGS_VARIABLE = "TRAINING_SETTINGS"
+# The settings (TrainingSettings, its rules and reader) are the contract in settings.py.
+SETTINGS_VARIABLE = TRAINING_SETTINGS_VAR
 
 # The files StartTraining writes for the split (manifests.split_manifest), read by the
 # algorithm's first (training) and second (validation) channel. How the channels read them is
@@ -26,68 +29,6 @@ SETTINGS_VARIABLE = "TRAINING_SETTINGS"
 SPLIT_MANIFESTS = ("train.manifest", "validation.manifest")
 
 TUNING_STRATEGY = "Bayesian"
-
-RANGE_TYPES = ("continuous", "integer", "categorical")
-SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
-EARLY_STOPPING_TYPES = ("Off", "Auto")
-
-
-@dataclass(frozen=True)
-class ParameterRange:
-    name: str
-    type: str  # one of RANGE_TYPES
-    min: int | float | None = None
-    max: int | float | None = None
-    scaling: str = "Auto"
-    values: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TuningSettings:
-    enabled: bool
-    max_jobs: int
-    max_parallel_jobs: int
-    early_stopping: str
-    ranges: tuple[ParameterRange, ...]
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    region: str
-    account: str
-    bucket: str
-    prefix: str
-    job_prefix: str
-    task_type: str  # its descriptor: `task`
-    role_arn: str
-    image_uri: str
-    instance_type: str
-    instance_count: int
-    volume_gb: int
-    max_runtime_seconds: int
-    spot: bool
-    max_wait_seconds: int
-    validation_fraction: float
-    min_labeled_objects: int
-    hyperparameters: Mapping[str, str]
-    tuning: TuningSettings
-    topic_arn: str
-    tags: Mapping[str, str]
-    # The data bucket's SSE-KMS key, or None (SSE-S3). Optional in the settings JSON.
-    kms_key_arn: str | None = None
-
-    @property
-    def task(self) -> task_types.TaskType:
-        """The task type's descriptor (looked up in the registry at call time)."""
-        return task_types.task_type(self.task_type)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingSettings:
-        return cls.from_json(settings_text(SETTINGS_VARIABLE, "training settings", environ))
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainingSettings:
-        return _parse_settings(settings_reader(text, SETTINGS_VARIABLE))
 
 
 @dataclass(frozen=True)
@@ -351,10 +292,14 @@ def _parameter_ranges(ranges: tuple[ParameterRange, ...]) -> dict[str, list[dict
         if parameter.type == "categorical":
             categorical.append({"Name": parameter.name, "Values": list(parameter.values)})
             continue
+        low, high = parameter.min, parameter.max
+        if parameter.type == "integer" and low is not None and high is not None:
+            # The config writes whole-number bounds that may be floats (8.0); an integer range gets "8".
+            low, high = int(low), int(high)
         entry = {
             "Name": parameter.name,
-            "MinValue": number_text(parameter.min),
-            "MaxValue": number_text(parameter.max),
+            "MinValue": number_text(low),
+            "MaxValue": number_text(high),
             "ScalingType": parameter.scaling,
         }
         (continuous if parameter.type == "continuous" else integer).append(entry)
@@ -366,120 +311,5 @@ def _parameter_ranges(ranges: tuple[ParameterRange, ...]) -> dict[str, list[dict
 
 
 def _tags(settings: TrainingSettings, job: LabelingJob) -> list[dict[str, str]]:
-    tags = {**settings.tags, "labeling-job": job.name}
+    tags = {**settings.tags, LABELING_JOB_TAG_KEY: job.name}
     return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
-
-
-# --- parsing the settings ------------------------------------------------------------------------
-
-
-def _parse_settings(r: SettingsReader) -> TrainingSettings:
-    task = task_types.task_type(r.choice("task_type", task_types.names()))
-    # Computed from the labeled data, so never taken from (or tuned by) the settings.
-    computed = task.algorithm.computed_hyperparameter_names
-    max_runtime = r.integer("max_runtime_seconds")
-    spot = r.flag("spot")
-    max_wait = r.integer("max_wait_seconds")
-    if spot and max_wait < max_runtime:
-        raise SettingsError(
-            f"{r.path}.max_wait_seconds = {max_wait} must be >= max_runtime_seconds = "
-            f"{max_runtime} with managed spot training (SageMaker rejects it otherwise)"
-        )
-    fraction = r.number("validation_fraction")
-    if not 0 < fraction < 1:
-        raise r.bad("validation_fraction", fraction, "a number between 0 and 1 (exclusive)")
-    hyperparameters = r.string_map("hyperparameters")
-    for name in computed:
-        if name in hyperparameters:
-            raise SettingsError(
-                f"{r.path}.hyperparameters.{name} must not be set: it is computed from the "
-                "labeled data"
-            )
-    return TrainingSettings(
-        region=r.text("region"),
-        account=r.text("account"),
-        bucket=r.text("bucket"),
-        prefix=r.text("prefix", allow_empty=True),
-        job_prefix=r.text("job_prefix"),
-        task_type=task.name,
-        role_arn=r.text("role_arn"),
-        image_uri=r.text("image_uri"),
-        instance_type=r.text("instance_type"),
-        instance_count=r.integer("instance_count"),
-        volume_gb=r.integer("volume_gb"),
-        max_runtime_seconds=max_runtime,
-        spot=spot,
-        max_wait_seconds=max_wait,
-        validation_fraction=float(fraction),
-        min_labeled_objects=r.integer("min_labeled_objects", minimum=0),
-        hyperparameters=hyperparameters,
-        tuning=_parse_tuning(r.child("tuning"), computed),
-        topic_arn=r.text("topic_arn"),
-        tags=r.string_map("tags"),
-        kms_key_arn=_optional_kms_key_arn(r),
-    )
-
-
-def _optional_kms_key_arn(r: SettingsReader) -> str | None:
-    value = r.data.get("kms_key_arn")
-    if value is not None and (not isinstance(value, str) or ":kms:" not in value or ":key/" not in value):
-        raise r.bad("kms_key_arn", value, "null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
-    return value
-
-
-def _parse_tuning(r: SettingsReader, computed: tuple[str, ...]) -> TuningSettings:
-    enabled = r.flag("enabled")
-    max_jobs = r.integer("max_jobs")
-    max_parallel = r.integer("max_parallel_jobs")
-    if max_parallel > max_jobs:
-        raise SettingsError(
-            f"{r.path}.max_parallel_jobs = {max_parallel} must be <= max_jobs = {max_jobs}"
-        )
-    ranges_reader = r.child("ranges")
-    ranges = tuple(
-        _parse_range(name, ranges_reader.child(name), computed) for name in sorted(ranges_reader.data)
-    )
-    if enabled and not ranges:
-        raise SettingsError(f"{r.path}.ranges is empty: tuning needs at least one range")
-    return TuningSettings(
-        enabled=enabled,
-        max_jobs=max_jobs,
-        max_parallel_jobs=max_parallel,
-        early_stopping=r.choice("early_stopping", EARLY_STOPPING_TYPES),
-        ranges=ranges,
-    )
-
-
-def _parse_range(name: str, r: SettingsReader, computed: tuple[str, ...]) -> ParameterRange:
-    if name in computed:
-        raise SettingsError(f"{r.path} cannot be tuned: it is computed from the labeled data")
-    kind = r.choice("type", RANGE_TYPES)
-    if kind == "categorical":
-        values = r._get("values")
-        if (
-            not isinstance(values, list)
-            or not values
-            or not all(isinstance(value, str | int | float) for value in values)
-        ):
-            raise r.bad("values", values, "a non-empty list of strings")
-        return ParameterRange(
-            name=name,
-            type=kind,
-            values=tuple(v if isinstance(v, str) else number_text(v) for v in values),
-        )
-    low, high = r.number("min"), r.number("max")
-    scaling = r.choice("scaling", SCALING_TYPES) if "scaling" in r.data else "Auto"
-    if kind == "integer" and not (float(low).is_integer() and float(high).is_integer()):
-        raise SettingsError(f"{r.path}: an integer range needs integer min and max")
-    if kind == "integer":
-        low, high = int(low), int(high)
-    if not low < high:
-        raise SettingsError(f"{r.path}: min = {low} must be less than max = {high}")
-    # Limits SageMaker documents for the scaling types.
-    if scaling == "Logarithmic" and low <= 0:
-        raise SettingsError(f"{r.path}: Logarithmic scaling needs min > 0, got {low}")
-    if scaling == "ReverseLogarithmic" and (kind != "continuous" or low < 0 or high >= 1):
-        raise SettingsError(
-            f"{r.path}: ReverseLogarithmic scaling needs a continuous range within 0 <= x < 1"
-        )
-    return ParameterRange(name=name, type=kind, min=low, max=high, scaling=scaling)

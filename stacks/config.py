@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import functools
 import json
 import re
 import types
@@ -29,7 +28,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 
-import botocore.session
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -47,6 +45,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from lambdas import auto_labeling, deployment, job_rules, task_types, workforces
+from lambdas import settings as contract
 from lambdas.task_types import TaskType
 from lambdas.workforces import WorkforceKind
 from stacks import notebook_platforms, regions
@@ -57,13 +56,14 @@ ENVIRONMENTS_KEY = "environments"
 
 # Limits with their reasons.
 MAX_BUCKET_NAME_LENGTH = 63  # S3 bucket naming rules
-MAX_JOB_PREFIX_LENGTH = 23  # tuning job names (<= 32) keep 23 characters before their hash
+MAX_JOB_PREFIX_LENGTH = contract.MAX_JOB_PREFIX_LENGTH  # tuning job names (<= 32) keep it before their hash
 MAX_IDLE_MINUTES = 24 * 60
 MAX_LABELING_TASK_SECONDS = 8 * 60 * 60  # TaskTimeLimitInSeconds upper bound (API model)
 MAX_TRAINING_RUNTIME_SECONDS = 28 * 24 * 60 * 60  # CreateTrainingJob limit
-# Tags the workflow adds to every job it creates, besides workflow.tags: stacks/lambda_settings.py adds
-# workflow-env, the Lambdas add labeling-job (lambdas/labeling_request.py, lambdas/training_request.py).
-WORKFLOW_JOB_TAG_KEYS = ("workflow-env", "labeling-job")
+# Tags the workflow adds besides workflow.tags: stacks/lambda_settings.py adds workflow-env to every function's
+# settings; each function adds its own (the settings classes' ADDED_TAG_KEYS, lambdas/settings.py).
+ADDED_TAG_KEYS = (contract.LabelingSettings.ADDED_TAG_KEYS, contract.TrainingSettings.ADDED_TAG_KEYS,
+                  contract.ModelSettings.ADDED_TAG_KEYS)
 # The retention periods CloudWatch Logs accepts, with the name of each in CDK's RetentionDays.
 LOG_RETENTION_PERIODS = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
@@ -76,33 +76,20 @@ LOG_RETENTION_DAYS = tuple(LOG_RETENTION_PERIODS)
 # Notebook platforms: the API's and CloudFormation's, minus deprecated ones (stacks/notebook_platforms.py).
 PLATFORM_IDENTIFIERS = notebook_platforms.supported_platform_identifiers()
 MFA_MODES = ("OFF", "OPTIONAL", "ON")
-EARLY_STOPPING = ("Off", "Auto")
-RANGE_TYPES = ("continuous", "integer", "categorical")
-RANGE_SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
-
-# Segments of S3 "safe" characters minus '*' (an IAM wildcard: the prefix becomes part of the IAM resource
-# ARNs arn:aws:s3:::<bucket>/<prefix>/*), no empty, '.' or '..' segments, no leading or trailing '/'.
-# '?' is an IAM wildcard too and is not in the safe set; "'" is dropped as well (the notebook's lifecycle
-# script embeds the prefix in shell: stacks/lifecycle_scripts.py rejects it, so reject it here, naming the key).
-# https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
-# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
-_PREFIX_SEGMENT = r"(?!\.{1,2}(?:/|$))[a-zA-Z0-9!_.()-]+"
-PREFIX_PATTERN = rf"{_PREFIX_SEGMENT}(?:/{_PREFIX_SEGMENT})*"
+# Shared with the functions' settings (lambdas/settings.py): one definition of each rule both sides check.
+EARLY_STOPPING = contract.EARLY_STOPPING_TYPES
+RANGE_TYPES = contract.RANGE_TYPES
+RANGE_SCALINGS = contract.SCALING_TYPES
+# The prefix becomes part of IAM resource ARNs (arn:aws:s3:::<bucket>/<prefix>/*): no wildcards, no '.'/'..' or
+# empty segments, no outer '/', no quote (lambdas/settings.py says why, with the AWS pages).
+PREFIX_PATTERN = contract.PREFIX_PATTERN
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
-_TAG_KEY = r"[\w.:/=+@ -]{1,128}"
-_KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}"
+_TAG_KEY = contract.TAG_KEY_PATTERN
+_KMS_KEY_ARN = contract.KMS_KEY_ARN_PATTERN
+_INSTANCE_TYPE = contract.INSTANCE_TYPE_PATTERN
 _WORKTEAM_ARN = r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/[a-z0-9\-]+/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 _KMS_ALLOWED = "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
-
-
-@functools.cache
-def _sagemaker_limits() -> tuple[re.Pattern[str], int, int]:
-    """(TaskKeyword pattern, TaskKeyword max length, TagList max) from botocore's SageMaker model: the
-    limits CreateLabelingJob / CreateTrainingJob / CreateHyperParameterTuningJob enforce (docs/config-limits.md)."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    keyword = model.shape_for("TaskKeyword").metadata
-    return re.compile(keyword["pattern"]), int(keyword["max"]), int(model.shape_for("TagList").metadata["max"])
 
 
 class ConfigError(ValueError):
@@ -223,7 +210,7 @@ class NotebookConfig(_Model):
     PATH: ClassVar[str] = f"{CONTEXT_KEY}.notebook"
 
     enabled: bool
-    instance_type: _text(r"ml\.[a-z0-9]+\.[a-z0-9]+", allowed="a SageMaker instance type such as ml.t3.medium")
+    instance_type: _text(_INSTANCE_TYPE, allowed="a SageMaker instance type such as ml.t3.medium")
     volume_size_gb: _int(5, 16384)
     platform_identifier: Annotated[str, Field(json_schema_extra={"enum": list(PLATFORM_IDENTIFIERS)},
                                               description="Amazon Linux platform of the notebook instance")]
@@ -266,9 +253,9 @@ class LabelingConfig(_Model):
 
     # Lowercase: SageMaker writes job names lowercased into ARNs, and the training trigger matches the
     # labeling job ARN by prefix.
-    job_prefix: _text(r"[a-z0-9](-*[a-z0-9]){0,62}", allowed="lowercase letters, digits and '-', starting and "
+    job_prefix: _text(contract.JOB_PREFIX_PATTERN, allowed="lowercase letters, digits and '-', starting and "
                       "ending with a letter or digit (the labeling job name pattern, lowercased)")
-    label_attribute: _text(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}",
+    label_attribute: _text(contract.LABEL_ATTRIBUTE_PATTERN,
                            allowed="letters, digits and '-' (at most 127 characters)")
     labels: tuple[str, ...]
     task_title: _text(max_length=128)
@@ -313,10 +300,11 @@ class LabelingConfig(_Model):
         too_long = kind is not None and workforces.policy_for(kind).task_availability_problem(seconds)
         if too_long:
             problems.append(f"{p}.task_availability_seconds = {seconds}: {too_long}")
-        keyword_pattern, keyword_max, _ = _sagemaker_limits()
+        keyword_pattern, keyword_max = re.compile(contract.TASK_KEYWORD_PATTERN), contract.MAX_TASK_KEYWORD_LENGTH
         keywords = list(self.task_keywords)
-        if not 1 <= len(keywords) <= 5:
-            problems.append(f"{p}.task_keywords = {keywords!r}: give 1 to 5 keywords")
+        if not contract.MIN_TASK_KEYWORDS <= len(keywords) <= contract.MAX_TASK_KEYWORDS:
+            problems.append(f"{p}.task_keywords = {keywords!r}: give {contract.MIN_TASK_KEYWORDS} to "
+                            f"{contract.MAX_TASK_KEYWORDS} keywords")
         problems.extend(f"{p}.task_keywords entry {keyword!r} is not allowed: use 1-{keyword_max} letters or "
                         "digits, words separated by single spaces (CreateLabelingJob's TaskKeyword pattern)"
                         for keyword in keywords
@@ -439,7 +427,7 @@ _Hyperparameters = _mapping(r"[a-z0-9_]{1,64}", "lowercase letters, digits and '
 class TrainingConfig(_Model):
     PATH: ClassVar[str] = f"{CONTEXT_KEY}.training"
 
-    instance_type: _text(r"ml\.[a-z0-9]+\.[a-z0-9]+", allowed="a SageMaker instance type such as ml.g4dn.xlarge")
+    instance_type: _text(_INSTANCE_TYPE, allowed="a SageMaker instance type such as ml.g4dn.xlarge")
     instance_count: _int(1, 20)
     volume_size_gb: _int(1, 16384)
     spot: bool
@@ -559,7 +547,7 @@ class TuningConfig(_Model):
 
 class ModelConfig(_Model):
     register_package: bool
-    package_group_name: _text(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    package_group_name: _text(contract.MODEL_PACKAGE_GROUP_PATTERN,
                               allowed="letters, digits and '-' (at most 63 characters)") | None
 
 
@@ -568,7 +556,7 @@ class EvaluationConfig(_Model):
 
     enabled: bool = True
     """Batch-transform the validation set with each new model and write metrics.json and report.html."""
-    instance_type: _text(r"ml\.[a-z0-9]+\.[a-z0-9]+", allowed="a SageMaker instance type such as ml.m5.large") \
+    instance_type: _text(_INSTANCE_TYPE, allowed="a SageMaker instance type such as ml.m5.large") \
         = "ml.m5.large"
     accuracy_floor: _number(0, 1, "a model below this validation accuracy is not approvable; null: no floor") \
         | None = None
@@ -589,7 +577,7 @@ class EndpointConfig(_Model):
     mode: _choice(deployment.MODES) = deployment.SERVERLESS
     memory_mb: _choice(deployment.SERVERLESS_MEMORY_SIZES, "serverless: memory of the endpoint") = 2048
     max_concurrency: _int(1, deployment.SERVERLESS_MAX_CONCURRENCY, note="serverless") = 2
-    instance_type: _text(r"ml\.[a-z0-9]+\.[a-z0-9]+", allowed="a SageMaker instance type such as ml.m5.large") \
+    instance_type: _text(_INSTANCE_TYPE, allowed="a SageMaker instance type such as ml.m5.large") \
         = "ml.m5.large"
     """instance mode: the one real-time instance."""
     idle_minutes: _int(deployment.IDLE_MINUTES_MIN, deployment.IDLE_MINUTES_MAX,
@@ -599,7 +587,7 @@ class EndpointConfig(_Model):
 class AlertsConfig(_Model):
     email: _text(r"[^@\s]+@[^@\s]+\.[^@\s]+", allowed="an email address") | None
     # Standard topics only: CloudWatch alarms cannot notify a FIFO topic.
-    topic_arn: _text(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}",
+    topic_arn: _text(contract.SNS_TOPIC_ARN_PATTERN,
                      allowed="an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), or null") | None = None
     """An existing SNS topic to alert to instead of the stack's own (its policy is then its owner's)."""
     require_subscriber: bool = False
@@ -623,7 +611,8 @@ class WorkflowConfig(_Model):
                   "'*' and '?' would widen the grant to other keys of the bucket)")
     task_type: _registered(task_types.names, "What is labeled and trained (lambdas/task_types.py)")
     """A registered task type's name (lambdas/task_types.py); its descriptor: `task`."""
-    tags: _mapping(_TAG_KEY, "1-128 letters, digits, spaces and _ . : / = + - @", _text())
+    tags: _mapping(_TAG_KEY, "1-128 letters, digits, spaces and _ . : / = + - @",
+                   _text(max_length=contract.MAX_TAG_VALUE_LENGTH))
     log_retention_days: _choice(LOG_RETENTION_DAYS)
     retain_on_delete: bool = False
     """True (environments.prod): the model package group, the private workforce's user pool and the notebook
@@ -651,13 +640,17 @@ class WorkflowConfig(_Model):
         problems = []
         if self.region is not None and self.region not in regions.GROUND_TRUTH_REGIONS:
             problems.append(regions.unsupported_region_message(f"{self.PATH}.region", self.region))
-        # Each job the Lambdas create carries these tags plus the workflow's own; SageMaker accepts TagList max.
-        _, _, max_tags = _sagemaker_limits()
-        if len(set(self.tags) | set(WORKFLOW_JOB_TAG_KEYS)) > max_tags:
-            allowed = max_tags - len(set(WORKFLOW_JOB_TAG_KEYS) - set(self.tags))
-            problems.append(f"{self.PATH}.tags has {len(self.tags)} tags; at most {allowed} allowed: every labeling, "
-                            f"training and tuning job also gets the tags {', '.join(WORKFLOW_JOB_TAG_KEYS)}, and "
-                            f"SageMaker accepts at most {max_tags} tags per job")
+        # Each job and model the functions create carries these tags, workflow-env and the function's own.
+        too_many = [added for added in ADDED_TAG_KEYS
+                    if contract.tag_count_problem(self.tags, added=(contract.WORKFLOW_ENV_TAG_KEY, *added))]
+        if too_many:
+            most = max(too_many, key=lambda added: len({contract.WORKFLOW_ENV_TAG_KEY, *added} - set(self.tags)))
+            allowed = contract.MAX_TAGS - len({contract.WORKFLOW_ENV_TAG_KEY, *most} - set(self.tags))
+            problems.append(f"{self.PATH}.tags has {len(self.tags)} tags; at most {allowed} allowed: what the workflow "
+                            f"creates also gets the tags {', '.join([contract.WORKFLOW_ENV_TAG_KEY, *most])}, and "
+                            f"SageMaker accepts at most {contract.MAX_TAGS} tags per job or model")
+        problems.extend(f"{self.PATH}.tags key {key!r} is reserved: AWS keeps tag keys starting with 'aws:' for "
+                        "itself" for key in self.tags if key.lower().startswith("aws:"))
         if self.endpoint.enabled and not self.model.register_package:
             problems.append(f"{EndpointConfig.PATH}.enabled = true needs {CONTEXT_KEY}.model.register_package = true: "
                             "an endpoint is deployed when a registered model package is approved")
@@ -666,11 +659,37 @@ class WorkflowConfig(_Model):
             problems.extend(auto_labeling.AutoLabelingOptions(
                 initial_model_arn=auto.initial_model_arn, volume_kms_key_arn=auto.volume_kms_key_arn,
             ).problems(self.region, path=f"{LabelingConfig.PATH}.auto_labeling"))
+        problems.extend(self._environment_size_problems())
         if self.bucket.adopt_existing and self.bucket.name is None and self.is_env_agnostic:
             problems.append(f"{BucketConfig.PATH}.adopt_existing = true needs {BucketConfig.PATH}.name, or an explicit "
                             "account and region so the default name sagemaker-<region>-<account> is known")
         _problems(problems)
         return self
+
+    def _environment_size_problems(self) -> list[str]:
+        """Lambda allows 4 KB of environment variables; LABELING_SETTINGS carries the worker instructions.
+
+        Measured as the function would get it, with the longest values a deployment can put in (a 63-character
+        bucket, a 64-character role name, the longest Ground Truth region) and the same allowance the stack
+        keeps for CloudFormation tokens (stacks/lambda_settings.py), so what passes here always synthesizes.
+        """
+        from stacks import lambda_settings  # imports this module
+
+        region = max(regions.GROUND_TRUTH_REGIONS, key=len)
+        account = "1" * 12
+        deployment = lambda_settings.Deployment(account=account, region=region, bucket="b" * MAX_BUCKET_NAME_LENGTH,
+                                                role_arn=f"arn:aws:iam::{account}:role/{'r' * 64}")
+        pre, acs = regions.ground_truth_lambda_arns(region, self.task.ground_truth)
+        settings = lambda_settings.build_labeling_settings(
+            self, deployment, pre_lambda_arn=pre, acs_lambda_arn=acs,
+            workteam_arn=f"arn:aws:sagemaker:{region}:{account}:workteam/private-crowd/{'t' * 63}")
+        size = len(settings.to_json().encode())
+        budget = lambda_settings.MAX_ENVIRONMENT_BYTES - lambda_settings.TOKEN_ALLOWANCE_BYTES
+        if size <= budget:
+            return []
+        return [f"{LabelingConfig.PATH}.short_instructions, full_instructions, labels and task texts take {size} bytes "
+                f"of StartLabeling's settings, over the {budget} that Lambda's 4 KB environment leaves them; "
+                f"shorten them by {size - budget} bytes"]
 
     @property
     def local_emulator(self) -> bool:

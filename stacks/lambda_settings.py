@@ -1,11 +1,12 @@
 """The settings each Lambda receives (one JSON environment variable each), built from config.
 
-One builder serves both the CDK constructs (values may be CloudFormation tokens, resolved
-at deploy time) and the operator CLI's dry runs (literal values), so a plan printed by
-`python -m workflow plan-labeling` is built from exactly what the deployed Lambda gets.
-The keys are the contract with `lambdas/labeling_request.py` (LABELING_SETTINGS),
-`lambdas/training_request.py` (TRAINING_SETTINGS) and `lambdas/register_model.py`
-(MODEL_SETTINGS); tests check both sides agree.
+The contract (keys, rules, the reader, `to_json`) is `lambdas/settings.py`: this module only fills
+its dataclasses from the config and a `Deployment`. Building never validates: in a stack the values
+may be CloudFormation tokens (resolved at deploy time), so the rules run where the settings are
+read (`from_json`), by the Lambdas and by the operator CLI's dry runs (literal values), which parse
+exactly what the deployed Lambda gets. The config (`stacks/config.py`) checks the same rules at
+synth, naming the cdk.json key; tests/unit/test_settings_contract.py checks that every config it
+accepts makes settings every Lambda accepts.
 """
 
 from __future__ import annotations
@@ -13,14 +14,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.settings import (
+    LABELING_SETTINGS_VAR,
+    MODEL_SETTINGS_VAR,
+    TRAINING_SETTINGS_VAR,
+    WORKFLOW_ENV_TAG_KEY,
+    LabelingSettings,
+    ModelSettings,
+    ParameterRange,
+    TrainingSettings,
+    TuningSettings,
+)
 from stacks.config import WorkflowConfig
 
-LABELING_SETTINGS_VAR = "LABELING_SETTINGS"
-TRAINING_SETTINGS_VAR = "TRAINING_SETTINGS"
-MODEL_SETTINGS_VAR = "MODEL_SETTINGS"
+__all__ = [
+    "LABELING_SETTINGS_VAR", "MAX_ENVIRONMENT_BYTES", "MODEL_SETTINGS_VAR", "TOKEN_ALLOWANCE_BYTES",
+    "TRAINING_SETTINGS_VAR", "Deployment", "build_labeling_settings", "build_model_settings",
+    "build_training_settings", "labeling_settings", "model_settings", "settings_environment", "training_settings",
+]
 
-# Lambda allows 4 KB for all environment variables of a function together.
+# "The total size of the set [of environment variables] does not exceed 4 KB" (Lambda quotas:
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 MAX_ENVIRONMENT_BYTES = 4096
+# Tokens resolve at deploy time to ARNs and names longer than their placeholders: the literal
+# part must leave this much room for them.
+TOKEN_ALLOWANCE_BYTES = 512
+
+Settings = LabelingSettings | TrainingSettings | ModelSettings
 
 
 @dataclass(frozen=True)
@@ -33,75 +53,80 @@ class Deployment:
     role_arn: str
 
 
-def labeling_settings(config: WorkflowConfig, deployment: Deployment, *, workteam_arn: str,
-                      pre_lambda_arn: str, acs_lambda_arn: str) -> dict[str, Any]:
+def build_labeling_settings(config: WorkflowConfig, deployment: Deployment, *, workteam_arn: str,
+                            pre_lambda_arn: str, acs_lambda_arn: str) -> LabelingSettings:
+    """StartLabeling's LABELING_SETTINGS."""
     labeling, workforce = config.labeling, config.workforce
-    return {
+    return LabelingSettings(
         **_common(config, deployment),
-        "bucket": deployment.bucket,
-        "prefix": config.prefix,
-        "label_attribute": labeling.label_attribute,
-        "labels": list(labeling.labels),
-        "task_title": labeling.task_title,
-        "task_description": labeling.task_description,
-        "task_keywords": list(labeling.task_keywords),
-        "short_instructions": labeling.short_instructions,
-        "full_instructions": labeling.full_instructions,
-        "workforce": workforce.type.value,  # the kind's string; the Lambda looks its policy up again
-        "workteam_arn": workteam_arn,
-        "pre_lambda_arn": pre_lambda_arn,
-        "acs_lambda_arn": acs_lambda_arn,
-        "workers_per_object": workforce.workers_per_object,
-        "price_usd": str(workforce.price_usd) if workforce.price_usd is not None else None,
-        "free_of_adult_content": workforce.free_of_adult_content,
-        "task_time_limit_seconds": labeling.task_time_limit_seconds,
-        "task_availability_seconds": labeling.task_availability_seconds,
-        "max_concurrent_tasks": labeling.max_concurrent_tasks,
-        "max_objects": labeling.max_objects,
+        bucket=deployment.bucket,
+        prefix=config.prefix,
+        label_attribute=labeling.label_attribute,
+        labels=tuple(labeling.labels),
+        task_title=labeling.task_title,
+        task_description=labeling.task_description,
+        task_keywords=tuple(labeling.task_keywords),
+        short_instructions=labeling.short_instructions,
+        full_instructions=labeling.full_instructions,
+        workforce=workforce.type,  # written as the kind's string; the Lambda looks its policy up again
+        workteam_arn=workteam_arn,
+        pre_lambda_arn=pre_lambda_arn,
+        acs_lambda_arn=acs_lambda_arn,
+        workers_per_object=workforce.workers_per_object,
+        price_usd=str(workforce.price_usd) if workforce.price_usd is not None else None,
+        free_of_adult_content=workforce.free_of_adult_content,
+        task_time_limit_seconds=labeling.task_time_limit_seconds,
+        task_availability_seconds=labeling.task_availability_seconds,
+        max_concurrent_tasks=labeling.max_concurrent_tasks,
+        max_objects=labeling.max_objects,
         # SSE-KMS data bucket: Ground Truth encrypts its output with this key (OutputConfig.KmsKeyId).
-        "kms_key_arn": config.bucket.kms_key_arn,
-    }
+        kms_key_arn=config.bucket.kms_key_arn,
+    )
 
 
-def training_settings(config: WorkflowConfig, deployment: Deployment, *, image_uri: str,
-                      topic_arn: str) -> dict[str, Any]:
+def build_training_settings(config: WorkflowConfig, deployment: Deployment, *, image_uri: str,
+                            topic_arn: str) -> TrainingSettings:
+    """StartTraining's TRAINING_SETTINGS."""
     training, tuning = config.training, config.tuning
-    return {
+    return TrainingSettings(
         **_common(config, deployment),
-        "bucket": deployment.bucket,
-        "prefix": config.prefix,
-        "image_uri": image_uri,
-        "instance_type": training.instance_type,
-        "instance_count": training.instance_count,
-        "volume_gb": training.volume_size_gb,
-        "max_runtime_seconds": training.max_runtime_seconds,
-        "spot": training.spot,
-        "max_wait_seconds": training.max_wait_seconds,
-        "validation_fraction": training.validation_fraction,
-        "min_labeled_objects": training.min_labeled_objects,
-        "hyperparameters": dict(training.hyperparameters),
-        "tuning": {
-            "enabled": tuning.enabled,
-            "max_jobs": tuning.max_jobs,
-            "max_parallel_jobs": tuning.max_parallel_jobs,
-            "early_stopping": tuning.early_stopping,
-            "ranges": {name: r.to_settings() for name, r in tuning.ranges.items()},
-        },
-        "topic_arn": topic_arn,
+        bucket=deployment.bucket,
+        prefix=config.prefix,
+        image_uri=image_uri,
+        instance_type=training.instance_type,
+        instance_count=training.instance_count,
+        volume_gb=training.volume_size_gb,
+        max_runtime_seconds=training.max_runtime_seconds,
+        spot=training.spot,
+        max_wait_seconds=training.max_wait_seconds,
+        validation_fraction=training.validation_fraction,
+        min_labeled_objects=training.min_labeled_objects,
+        hyperparameters=dict(training.hyperparameters),
+        tuning=TuningSettings(
+            enabled=tuning.enabled,
+            max_jobs=tuning.max_jobs,
+            max_parallel_jobs=tuning.max_parallel_jobs,
+            early_stopping=tuning.early_stopping,
+            # In the config's order; the bounds as the config holds them (a categorical range has none).
+            ranges=tuple(ParameterRange(name=name, type=r.type, min=r.min, max=r.max, scaling=r.scaling,
+                                        values=tuple(r.values)) for name, r in tuning.ranges.items()),
+        ),
+        topic_arn=topic_arn,
         # SSE-KMS data bucket: training encrypts its output (and, where allowed, its volume) with it.
-        "kms_key_arn": config.bucket.kms_key_arn,
-    }
+        kms_key_arn=config.bucket.kms_key_arn,
+    )
 
 
-def model_settings(config: WorkflowConfig, deployment: Deployment, *, image_uri: str, topic_arn: str,
-                   package_group_name: str | None) -> dict[str, Any]:
-    return {
+def build_model_settings(config: WorkflowConfig, deployment: Deployment, *, image_uri: str, topic_arn: str,
+                         package_group_name: str | None) -> ModelSettings:
+    """RegisterModel's MODEL_SETTINGS."""
+    return ModelSettings(
         **_common(config, deployment),
-        "image_uri": image_uri,
-        "register_package": config.model.register_package,
-        "package_group_name": package_group_name,
-        "topic_arn": topic_arn,
-    }
+        image_uri=image_uri,
+        register_package=config.model.register_package,
+        package_group_name=package_group_name,
+        topic_arn=topic_arn,
+    )
 
 
 def _common(config: WorkflowConfig, deployment: Deployment) -> dict[str, Any]:
@@ -110,7 +135,40 @@ def _common(config: WorkflowConfig, deployment: Deployment) -> dict[str, Any]:
         "account": deployment.account,
         "job_prefix": config.labeling.job_prefix,
         "role_arn": deployment.role_arn,
-        "tags": {**config.tags, "workflow-env": config.env_name},
+        "tags": {**config.tags, WORKFLOW_ENV_TAG_KEY: config.env_name},
         # The task type's name; each Lambda looks its descriptor up (lambdas/task_types.py).
         "task_type": config.task_type,
     }
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The function's environment: {<its settings variable>: settings.to_json()}.
+
+    ValueError when the literal part leaves less than TOKEN_ALLOWANCE_BYTES of Lambda's 4 KB for the
+    tokens to resolve into."""
+    text = settings.to_json()
+    if len(text.encode()) > MAX_ENVIRONMENT_BYTES - TOKEN_ALLOWANCE_BYTES:
+        raise ValueError(f"{settings.VARIABLE} is too large for Lambda's 4 KB environment ({len(text.encode())} "
+                         "bytes before tokens resolve); shorten the instructions or labels in the workflow config")
+    return {settings.VARIABLE: text}
+
+
+# The JSON objects, for stacks/functions.py's WorkflowFunction (which json.dumps them with to_json's
+# separators, so its text is `to_json()`'s) and the tests that read keys.
+
+
+def labeling_settings(config: WorkflowConfig, deployment: Deployment, *, workteam_arn: str,
+                      pre_lambda_arn: str, acs_lambda_arn: str) -> dict[str, Any]:
+    return build_labeling_settings(config, deployment, workteam_arn=workteam_arn, pre_lambda_arn=pre_lambda_arn,
+                                   acs_lambda_arn=acs_lambda_arn).to_mapping()
+
+
+def training_settings(config: WorkflowConfig, deployment: Deployment, *, image_uri: str,
+                      topic_arn: str) -> dict[str, Any]:
+    return build_training_settings(config, deployment, image_uri=image_uri, topic_arn=topic_arn).to_mapping()
+
+
+def model_settings(config: WorkflowConfig, deployment: Deployment, *, image_uri: str, topic_arn: str,
+                   package_group_name: str | None) -> dict[str, Any]:
+    return build_model_settings(config, deployment, image_uri=image_uri, topic_arn=topic_arn,
+                                package_group_name=package_group_name).to_mapping()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ from botocore.exceptions import (
 )
 
 from lambdas import labeling_request, start_labeling
+from lambdas.settings import LABELING_SETTINGS_VAR, SettingsError
 from stacks.config import CONTEXT_KEY, ConfigError
 from workflow import aws, local, outputs, plans, preflight, status
 from workflow.context import Project, build_context, load_project, parse_overrides, read_cdk_context
@@ -114,16 +116,16 @@ def invoke_start_labeling(lambda_client: Any, function: str, event: Mapping[str,
 def run_start_labeling_locally(lambda_client: Any, function: str, event: Mapping[str, Any]) -> dict[str, Any]:
     """Run the StartLabeling handler in this process with the deployed function's settings."""
     deployed = local.deployed_function(lambda_client, function)
-    if not deployed.variables.get(labeling_request.SETTINGS_ENV_VAR):
+    if not deployed.variables.get(LABELING_SETTINGS_VAR):
         raise CliError(
-            f"function {function} has no {labeling_request.SETTINGS_ENV_VAR} environment variable: "
+            f"function {function} has no {LABELING_SETTINGS_VAR} environment variable: "
             f"{outputs.DEPLOY_HINT}"
         )
     try:
         # The handler logs JSON lines to stdout; stdout is for our result.
         with local.deployed_environment(deployed), contextlib.redirect_stdout(sys.stderr):
             return start_labeling.handler(dict(event), None)
-    except labeling_request.LabelingRequestError as error:
+    except (labeling_request.LabelingRequestError, SettingsError) as error:
         raise CliError(f"StartLabeling (run locally with the settings of {function}) failed: {error}") from error
 
 
@@ -197,7 +199,7 @@ def cmd_plan_labeling(run: Invocation) -> int:
     try:
         plan, notes = plans.plan_labeling(project.config, dry_run, listing, job_name=args.name,
                                           now=datetime.now(UTC), max_objects=args.max_objects)
-    except labeling_request.LabelingRequestError as error:
+    except (labeling_request.LabelingRequestError, SettingsError) as error:
         raise UsageError(f"StartLabeling would refuse this: {error}") from error
     if args.json:
         for note in notes:
@@ -278,10 +280,14 @@ def cmd_status(run: Invocation) -> int:
         tuning_enabled=project.config.tuning.enabled,
         job_name=run.args.job,
     )
+    try:
+        team = status.team_status(run.client, run.stack("workflow").get(outputs.LABELING_WORKTEAM_ARN))
+    except CliError as error:  # the jobs' status stands on its own; say why the team is not shown
+        team = status.TeamStatus("unknown", notes=[str(error)])
     if run.args.json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "team": dataclasses.asdict(team)})
     else:
-        print("\n".join(status.describe(report, prog=PROG)))
+        print("\n".join([*status.describe(report, prog=PROG), *team.lines()]))
     return 0
 
 

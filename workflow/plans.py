@@ -20,10 +20,11 @@ from typing import Any
 from lambdas import labeling_request as lr
 from lambdas import manifests, workforces
 from lambdas import training_request as tr
+from lambdas.settings import LabelingSettings, SettingsError, TrainingSettings
 from lambdas.workforces import WorkteamSource
 from stacks import algorithm_images, regions
 from stacks.config import WorkflowConfig
-from stacks.lambda_settings import Deployment, labeling_settings, training_settings
+from stacks.lambda_settings import Deployment, build_labeling_settings, build_training_settings
 from workflow.errors import UsageError
 
 # Values only a deployment knows, used when the operator gives none. 000000000000 is a
@@ -32,12 +33,6 @@ PLACEHOLDER_ACCOUNT = "000000000000"
 PLACEHOLDER_ROLE_NAME = "PLACEHOLDER-execution-role"
 PLACEHOLDER_WORKTEAM_NAME = "PLACEHOLDER-created-by-the-stack"
 PLACEHOLDER_TOPIC_NAME = "PLACEHOLDER-alerts-topic"
-
-
-def default_bucket_name(account: str, region: str) -> str:
-    """The data stack's default bucket name (stacks.data_stack.default_bucket_name, without
-    importing the CDK): what `sagemaker.Session().default_bucket()` returns in a notebook."""
-    return f"sagemaker-{region}-{account}"
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -76,7 +71,7 @@ def dry_run_deployment(
         notes.append(f"account {PLACEHOLDER_ACCOUNT} is a placeholder: pass --account")
     bucket = bucket or config.bucket.name
     if bucket is None:
-        bucket = default_bucket_name(account, region)
+        bucket = config.default_bucket_name(account, region)
         if account == PLACEHOLDER_ACCOUNT:
             notes.append(f"bucket {bucket} is a placeholder (sagemaker-<region>-<account>): pass --bucket or --account")
     if role_arn is None:
@@ -196,19 +191,21 @@ def plan_labeling(
 ) -> tuple[lr.LabelingPlan, tuple[str, ...]]:
     """The StartLabeling Lambda's plan for these images; also returns the placeholder notes.
 
-    Raises `labeling_request.LabelingRequestError` for settings or inputs the Lambda would refuse.
+    Raises `settings.SettingsError` for settings and `labeling_request.LabelingRequestError` for inputs
+    the Lambda would refuse.
     """
     deployment = dry_run.deployment
     team, team_note = workteam_arn(config, deployment)
     pre_lambda_arn, acs_lambda_arn = regions.ground_truth_lambda_arns(deployment.region, config.task.ground_truth)
-    settings_data = labeling_settings(
+    built = build_labeling_settings(
         config,
         deployment,
         workteam_arn=team,
         pre_lambda_arn=pre_lambda_arn,
         acs_lambda_arn=acs_lambda_arn,
     )
-    settings = lr.LabelingSettings.from_mapping(settings_data, source="LABELING_SETTINGS (built from the config)")
+    # Through JSON, with the Lambda's own reader: what the deployed function would parse.
+    settings = LabelingSettings.from_json(built.to_json(), source="LABELING_SETTINGS (built from the config)")
     plan = lr.plan_labeling(
         settings,
         listing.objects,
@@ -366,10 +363,9 @@ def plan_training(
     except ValueError as error:
         raise UsageError(str(error)) from error
     try:
-        settings = tr.TrainingSettings.from_json(
-            json.dumps(training_settings(config, deployment, image_uri=image, topic_arn=topic_arn))
-        )
-    except tr.SettingsError as error:
+        built = build_training_settings(config, deployment, image_uri=image, topic_arn=topic_arn)
+        settings = TrainingSettings.from_json(built.to_json())
+    except SettingsError as error:
         raise UsageError(f"the config makes TRAINING_SETTINGS the Lambda would refuse: {error}") from error
 
     if categories is None:

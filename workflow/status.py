@@ -8,7 +8,7 @@ StartTraining and RegisterModel create. Anything not there yet reads "not starte
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -258,8 +258,9 @@ class TeamStatus:
         return lines
 
 
-def team_status(sagemaker: Any, cognito: Any, workteam_arn: str | None) -> TeamStatus:
-    """The team behind `workteam_arn` (the stack's LabelingWorkteamArn output)."""
+def team_status(client: Callable[[str], Any], workteam_arn: str | None) -> TeamStatus:
+    """The team behind `workteam_arn` (the stack's LabelingWorkteamArn output); `client(service)` makes a client,
+    only for the calls a team needs (none for Mechanical Turk)."""
     if not workteam_arn:
         return TeamStatus("unknown", notes=["the Workflow stack has no LabelingWorkteamArn output"])
     if PUBLIC_CROWD in workteam_arn:
@@ -267,7 +268,7 @@ def team_status(sagemaker: Any, cognito: Any, workteam_arn: str | None) -> TeamS
     name = workteam_arn.rsplit("/", 1)[-1]
     kind = "vendor team" if VENDOR_CROWD in workteam_arn else "private team"
     try:
-        team = sagemaker.describe_workteam(WorkteamName=name)["Workteam"]
+        team = client("sagemaker").describe_workteam(WorkteamName=name)["Workteam"]
     except ClientError as error:
         return TeamStatus(kind, name, notes=[f"DescribeWorkteam failed: {error.response['Error'].get('Code')}"])
     status = TeamStatus(kind, name)
@@ -279,7 +280,7 @@ def team_status(sagemaker: Any, cognito: Any, workteam_arn: str | None) -> TeamS
             status.notes.append("members come from an OIDC identity provider's groups: count them there")
             continue
         try:
-            users = _group_users(cognito, group["UserPool"], group["UserGroup"])
+            users = _group_users(client("cognito-idp"), group["UserPool"], group["UserGroup"])
         except ClientError as error:
             status.notes.append(f"ListUsersInGroup({group['UserGroup']}) failed: "
                                 f"{error.response['Error'].get('Code')}")

@@ -149,7 +149,7 @@ def test_two_new_private_workforces_in_one_known_account_are_refused_and_unknown
     assert any("one private workforce per region" in w and "existing_workforce_name" in w for w in warned.warnings)
     same = _context(prod={**CDK_JSON_CONTEXT["workflow"]["environments"]["prod"], "account": ACCOUNT,
                           "region": REGION})
-    with pytest.raises(ConfigError, match="an AWS account has one private workforce per region. Share it"):
+    with pytest.raises(ConfigError, match=r"an AWS account has one private workforce per region\. Share it"):
         load_config({**same, **private, "workflow.account": ACCOUNT, "workflow.region": REGION})
     # Sharing is the documented way out.
     shared = load_config({**same, **private, "workflow.account": ACCOUNT, "workflow.region": REGION,

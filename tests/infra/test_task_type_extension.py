@@ -356,11 +356,13 @@ def test_the_model_package_declares_the_algorithms_inference_types(registered: T
 
 def test_training_settings_of_the_text_task_type_refuse_image_hyperparameters_nowhere(registered: TaskType) -> None:
     # num_classes is computed for image classification only: here it is the operator's to set or not.
-    data = {"region": REGION, "account": ACCOUNT, "bucket": "b", "prefix": "p", "job_prefix": "gt-demo",
-            "task_type": TEXT, "role_arn": "r", "image_uri": "i", "instance_type": "ml.c5.xlarge",
+    data = {"region": REGION, "account": ACCOUNT, "bucket": f"sagemaker-{REGION}-{ACCOUNT}", "prefix": "p",
+            "job_prefix": "gt-demo", "task_type": TEXT, "role_arn": f"arn:aws:iam::{ACCOUNT}:role/Exec",
+            "image_uri": BLAZINGTEXT_IMAGES[REGION], "instance_type": "ml.c5.xlarge",
             "instance_count": 1, "volume_gb": 30, "max_runtime_seconds": 3600, "spot": False,
             "max_wait_seconds": 3600, "validation_fraction": 0.2, "min_labeled_objects": 2,
-            "hyperparameters": {"mode": "supervised", "num_classes": "3"}, "topic_arn": "t", "tags": {},
+            "hyperparameters": {"mode": "supervised", "num_classes": "3"},
+            "topic_arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts", "tags": {},
             "tuning": {"enabled": False, "max_jobs": 1, "max_parallel_jobs": 1, "early_stopping": "Off",
                        "ranges": {}}}
     assert tr.TrainingSettings.from_json(json.dumps(data)).hyperparameters["num_classes"] == "3"

@@ -124,14 +124,14 @@ def test_start_labeling_role_is_least_privilege() -> None:
 def test_training_roles_are_scoped_to_our_prefix() -> None:
     start = {s.get("Sid"): s for s in role_statements("explicit-env", "StartTraining")}
     # One resource type per statement: no CreateTrainingJob on tuning-job ARNs and vice versa.
-    assert start["StartOurTrainingJobs"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/gt-demo*"
+    assert start["StartOurTrainingJobs"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/gt-demo-*"
     assert sorted(start["StartOurTrainingJobs"]["Action"]) == ["sagemaker:AddTags", "sagemaker:CreateTrainingJob"]
     assert start["StartOurTuningJobs"]["Resource"] == (
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/gt-demo*")
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/gt-demo-*")
     assert sorted(start["StartOurTuningJobs"]["Action"]) == [
         "sagemaker:AddTags", "sagemaker:CreateHyperParameterTuningJob"]
     register = {s.get("Sid"): s for s in role_statements("explicit-env", "RegisterModel")}
-    assert register["CreateOurModels"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo*"
+    assert register["CreateOurModels"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo-*"
     assert "RegisterModelPackageVersions" not in register
     prod = {s.get("Sid"): s for s in role_statements("prod", "RegisterModel")}
     assert "RegisterModelPackageVersions" in prod  # prod registers model packages
@@ -143,10 +143,10 @@ def test_start_training_may_check_whether_its_job_already_exists() -> None:
     start = {s.get("Sid"): s for s in role_statements("explicit-env", "StartTraining")}
     assert start["DescribeOurTrainingJobs"]["Action"] == "sagemaker:DescribeTrainingJob"
     assert start["DescribeOurTrainingJobs"]["Resource"] == (
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/gt-demo*")
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/gt-demo-*")
     assert start["DescribeOurTuningJobs"]["Action"] == "sagemaker:DescribeHyperParameterTuningJob"
     assert start["DescribeOurTuningJobs"]["Resource"] == (
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/gt-demo*")
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/gt-demo-*")
 
 
 def _granted(statements: list[dict[str, Any]]) -> set[str]:
@@ -157,15 +157,15 @@ def test_register_model_is_granted_exactly_the_calls_it_makes() -> None:
     register = {s.get("Sid"): s for s in role_statements("explicit-env", "RegisterModel")}
     assert register["DescribeOurModels"] == {
         "Sid": "DescribeOurModels", "Effect": "Allow", "Action": "sagemaker:DescribeModel",
-        "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo*"}
+        "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo-*"}
     assert "sagemaker:Search" not in _granted(list(register.values()))  # no package group in dev
 
     prod = {s.get("Sid"): s for s in role_statements("prod", "RegisterModel")}
     versions = prod["RegisterModelPackageVersions"]
     assert sorted(versions["Action"]) == ["sagemaker:AddTags", "sagemaker:CreateModelPackage"]
     assert versions["Resource"] == [
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-prod-models",
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-prod-models/*",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/prod-models",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/prod-models/*",
     ]
     assert prod["FindRegisteredVersion"] == {
         "Sid": "FindRegisteredVersion", "Effect": "Allow", "Action": "sagemaker:Search", "Resource": "*"}
@@ -303,8 +303,8 @@ def test_model_package_grants_use_the_lowercased_group_name_as_sagemaker_arns_do
     template = Template.from_stack(app.node.find_child("Stage-Workflow")).to_json()
     (versions,) = [s for s in policy_statements(template) if s.get("Sid") == "RegisterModelPackageVersions"]
     assert versions["Resource"] == [
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-stage-models",
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/gt-demo-stage-models/*",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/stage-models",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/stage-models/*",
     ]
 
 

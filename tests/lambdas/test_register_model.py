@@ -121,7 +121,12 @@ def test_missing_settings_are_named(key: str) -> None:
         ({"register_package": True}, r"package_group_name = None is invalid: registering model packages"),
         ({"register_package": True, "package_group_name": ""}, r"package_group_name = '' is invalid"),
         ({"image_uri": ""}, r"image_uri = '' is invalid"),
-        ({"tags": {"a": 1}}, r"tags = \{'a': 1\} is invalid"),
+        ({"tags": {"a": 1}}, r"^MODEL_SETTINGS\.tags\.a = 1 is invalid: expected a string"),
+        ({"tags": {f"t{i}": "x" for i in range(49)}}, r"^MODEL_SETTINGS\.tags has 49 tags; with the training-job, "
+                                                      r"tuning-job tag\(s\)"),
+        ({"package_group_name": "-x"}, r"^MODEL_SETTINGS\.package_group_name = '-x' is invalid"),
+        ({"topic_arn": "alerts"}, r"^MODEL_SETTINGS\.topic_arn = 'alerts' is invalid: expected an SNS topic ARN"),
+        ({"job_prefix": "x" * 24}, r"^MODEL_SETTINGS\.job_prefix = 'x+' is invalid"),
     ],
 )
 def test_bad_settings_are_named(changes: dict[str, Any], expected: str) -> None:

@@ -19,6 +19,7 @@ from botocore.stub import Stubber
 from demo.emulator import Emulator
 from lambdas import aws_clients, start_labeling
 from lambdas import labeling_request as lr
+from lambdas.settings import SettingsError
 from tests.unit.test_labeling_request import assert_valid_create_labeling_job, settings_dict
 
 ACCOUNT = "123456789012"  # also the moto server's account, so ExpectedBucketOwner holds
@@ -415,10 +416,10 @@ def test_bad_events_fail_before_any_aws_call(
 
 def test_missing_or_broken_settings_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LABELING_SETTINGS", raising=False)
-    with pytest.raises(lr.LabelingRequestError, match="LABELING_SETTINGS is not set"):
+    with pytest.raises(SettingsError, match="LABELING_SETTINGS is not set"):
         start_labeling.handler({}, None)
     monkeypatch.setenv("LABELING_SETTINGS", json.dumps(settings_dict(workers_per_object=0)))
-    with pytest.raises(lr.LabelingRequestError, match=r"LABELING_SETTINGS\.workers_per_object"):
+    with pytest.raises(SettingsError, match=r"LABELING_SETTINGS\.workers_per_object"):
         start_labeling.handler({}, None)
 
 

@@ -42,7 +42,7 @@ def preflight_requests(configuration: str) -> tuple[list[IamRequest], object]:
                 log_groups[role] = resolve(stacks, workflow_stack, resource["Properties"]["LoggingConfig"]["LogGroup"])
     deployment = preflight.Deployment(
         config=config, region=REGION, account=ACCOUNT,
-        bucket=config.bucket.name or f"sagemaker-{REGION}-{ACCOUNT}",
+        bucket=config.bucket.name or config.default_bucket_name(ACCOUNT, REGION),
         execution_role_arn=policies.role("Data", "SageMakerExecutionRole"),
         topic_arn=resolve(stacks, workflow_stack, {"Ref": topic}),
         notebook_name=notebook_name(config.env_name, config.prefix) if config.notebook.enabled else None,

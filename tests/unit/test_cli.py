@@ -20,7 +20,6 @@ from botocore.validate import validate_parameters
 
 from lambdas import register_model, training_request
 from stacks.config import ConfigError
-from stacks.data_stack import default_bucket_name as stack_default_bucket_name
 from workflow import aws, cli, context, outputs, plans, status
 from workflow.errors import CliError, UsageError
 
@@ -130,8 +129,14 @@ def test_config_errors_exit_2_with_the_message(capsys: pytest.CaptureFixture[str
     assert "Traceback" not in err
 
 
-def test_the_dry_run_default_bucket_is_the_data_stacks() -> None:
-    assert plans.default_bucket_name(ACCOUNT, REGION) == stack_default_bucket_name(ACCOUNT, REGION)
+@pytest.mark.parametrize(("selector", "bucket"), [
+    ({}, f"sagemaker-{REGION}-{ACCOUNT}"), ({"env": "prod"}, f"sagemaker-{REGION}-{ACCOUNT}-prod")])
+def test_the_dry_run_default_bucket_is_the_data_stacks(selector: dict[str, str], bucket: str) -> None:
+    # One derivation (WorkflowConfig.default_bucket_name) for the stack and the dry run.
+    from stacks.config import load_config
+
+    config = load_config({**context.read_cdk_context(), **selector, "workflow.alerts.email": "ml@example.com"})
+    assert plans.dry_run_deployment(config, REGION, account=ACCOUNT).deployment.bucket == bucket
 
 
 # --- plan-labeling -------------------------------------------------------------------------
@@ -662,9 +667,13 @@ def test_status_of_the_newest_job_in_progress(monkeypatch: pytest.MonkeyPatch,
     not_found(stubber, "describe_training_job", {"TrainingJobName": LABELING_JOB})
     not_found(stubber, "describe_hyper_parameter_tuning_job",
               {"HyperParameterTuningJobName": training_request.tuning_job_name(LABELING_JOB)})
-    use_clients(monkeypatch, sagemaker=sagemaker)
+    cloudformation, stacks = stubbed("cloudformation")
+    stacks.add_response("describe_stacks", stack_response("dev-Workflow", {
+        "LabelingWorkteamArn": f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default"}))
+    use_clients(monkeypatch, sagemaker=sagemaker, cloudformation=cloudformation)
     code, out, err = run(capsys, "status")
     assert code == 0, err
+    assert out.splitlines()[-1] == "Team: Amazon Mechanical Turk (public crowd)"
     assert out.splitlines()[:3] == [
         f"Labeling job {LABELING_JOB}: InProgress",
         "  [" + "#" * 14 + "x" + "." * 15 + "] 45/100 labeled (45%)",
@@ -696,10 +705,14 @@ def test_status_with_training_and_model(monkeypatch: pytest.MonkeyPatch, capsys:
         "CreationTime": datetime(2024, 5, 6, 9, tzinfo=UTC),
         "PrimaryContainer": {"ModelDataUrl": "s3://b/models/model.tar.gz"},
     }, {"ModelName": model})
-    use_clients(monkeypatch, sagemaker=sagemaker)
+    cloudformation, stacks = stubbed("cloudformation")
+    stacks.add_response("describe_stacks", stack_response("dev-Workflow", {}, "ROLLBACK_COMPLETE"))
+    use_clients(monkeypatch, sagemaker=sagemaker, cloudformation=cloudformation)
     code, out, err = run(capsys, "status", LABELING_JOB, "--json")
     assert code == 0, err
     report = json.loads(out)
+    # A stack without usable outputs does not hide the jobs' status; the team says why it is unknown.
+    assert report["team"]["kind"] == "unknown" and "ROLLBACK_COMPLETE" in report["team"]["notes"][0]
     assert report["labeling"]["status"] == "Completed"
     assert report["labeling"]["counters"]["TotalLabeled"] == 25
     assert report["training"] == {"kind": "training job", "name": LABELING_JOB, "status": "Completed", "details": {

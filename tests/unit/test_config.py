@@ -12,12 +12,11 @@ import pytest
 
 from lambdas import labeling_request as lr
 from lambdas import training_request as tr
-from lambdas.settings_json import SettingsError
+from lambdas.settings import ModelSettings, SettingsError
 from lambdas.workforces import WorkforceKind
-from stacks import config as config_module
 from stacks import regions
 from stacks.config import CategoricalRange, ConfigError, ContinuousRange, IntegerRange, WorkflowConfig, load_config
-from stacks.lambda_settings import Deployment, labeling_settings, training_settings
+from stacks.lambda_settings import Deployment, labeling_settings, model_settings, training_settings
 
 CONTEXT: dict[str, Any] = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
 
@@ -373,7 +372,7 @@ def test_prefix_accepts_plain_segments(prefix: str) -> None:
 _ACCOUNT, _REGION = "123456789012", "us-east-1"
 _DEPLOYMENT = Deployment(account=_ACCOUNT, region=_REGION, bucket=f"sagemaker-{_REGION}-{_ACCOUNT}",
                          role_arn=f"arn:aws:iam::{_ACCOUNT}:role/Exec")
-_TOO_MANY_TAGS = {f"team{i}": "x" for i in range(49)}  # + workflow-env + labeling-job = 51 > 50
+_TOO_MANY_TAGS = {f"team{i}": "x" for i in range(48)}  # a model: + workflow-env, training-job, tuning-job = 51 > 50
 
 
 _REVERSE_LOG = "workflow.tuning.ranges.momentum: ReverseLogarithmic scaling needs a continuous range within 0 <= x < 1"
@@ -384,7 +383,7 @@ def _range(name: str, **fields: Any) -> dict[str, Any]:
 
 
 def _lambda_parses(config: WorkflowConfig) -> None:
-    """Builds both Lambdas' settings from the config and parses them as the deployed Lambdas do."""
+    """Builds the functions' settings from the config and parses them as the deployed functions do."""
     pre, acs = regions.ground_truth_lambda_arns(_REGION, config.task.ground_truth)
     labeling = labeling_settings(config, _DEPLOYMENT, pre_lambda_arn=pre, acs_lambda_arn=acs,
                                  workteam_arn=f"arn:aws:sagemaker:{_REGION}:394669845002:workteam/public-crowd/default")
@@ -392,6 +391,10 @@ def _lambda_parses(config: WorkflowConfig) -> None:
     training = training_settings(config, _DEPLOYMENT, topic_arn=f"arn:aws:sns:{_REGION}:{_ACCOUNT}:alerts",
                                  image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1")
     tr.TrainingSettings.from_json(json.dumps(training))
+    model = model_settings(config, _DEPLOYMENT, topic_arn=f"arn:aws:sns:{_REGION}:{_ACCOUNT}:alerts",
+                           image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+                           package_group_name=None)
+    ModelSettings.from_json(json.dumps(model))
 
 
 def _replace(model: Any, **changes: Any) -> Any:
@@ -415,7 +418,7 @@ LAMBDA_REJECTS = [
     pytest.param({"labeling.task_keywords": ["a" * 31]}, "workflow.labeling.task_keywords entry 'aaaa",
                  lambda c: _replace(c, labeling=_replace(c.labeling, task_keywords=("a" * 31,))),
                  id="keyword-length"),
-    pytest.param({"tags": _TOO_MANY_TAGS}, "workflow.tags has 49 tags; at most 48 allowed",
+    pytest.param({"tags": _TOO_MANY_TAGS}, "workflow.tags has 48 tags; at most 47 allowed",
                  lambda c: _replace(c, tags=_TOO_MANY_TAGS), id="tags"),
     pytest.param({"tuning.ranges": _range("momentum", type="continuous", min=0.5, max=1.5,
                                           scaling="ReverseLogarithmic")},
@@ -456,7 +459,7 @@ def test_config_rejects_at_synth_what_the_lambdas_reject_at_run_time(
 
 
 def test_tags_up_to_the_job_limit_minus_the_workflows_own_are_accepted() -> None:
-    tags = {f"team{i}": "x" for i in range(48)}
+    tags = {f"team{i}": "x" for i in range(47)}
     config = load_config({**CONTEXT, "workflow.tags": tags}, default_account=_ACCOUNT, default_region=_REGION)
     _lambda_parses(config)
     # A user tag with a key the workflow sets itself does not add a tag to the job.
@@ -468,9 +471,18 @@ def test_reverse_logarithmic_accepts_a_range_from_zero_below_one() -> None:
     assert load(**{"tuning.ranges": ranges}).tuning.ranges["momentum"].scaling == "ReverseLogarithmic"
 
 
-def test_sagemaker_limits_come_from_botocores_model() -> None:
-    pattern, keyword_max, max_tags = config_module._sagemaker_limits()
-    assert (pattern.pattern, keyword_max, max_tags) == ("[A-Za-z0-9]+( [A-Za-z0-9]+)*", 30, 50)
+def test_tag_values_and_reserved_keys_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"workflow.tags.team is 257 characters; at most 256 allowed"):
+        load(tags={"team": "x" * 257})
+    with pytest.raises(ConfigError, match=r"workflow.tags key 'aws:cost' is reserved"):
+        load(tags={"aws:cost": "x"})
+
+
+def test_instructions_that_overflow_the_functions_4_kb_environment_are_refused_at_synth() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(**{"labeling.short_instructions": "s" * 1000, "labeling.full_instructions": "f" * 2000})
+    assert "workflow.labeling.short_instructions, full_instructions, labels and task texts take" in str(raised.value)
+    assert "over the 3584 that Lambda's 4 KB environment leaves them" in str(raised.value)
 
 
 def test_retain_on_delete_is_off_by_default_and_on_in_prod() -> None:

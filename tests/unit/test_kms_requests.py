@@ -12,6 +12,7 @@ import pytest
 
 from lambdas import labeling_request as lr
 from lambdas import training_request as tr
+from lambdas.settings import SettingsError
 from stacks import regions
 from stacks.config import load_config
 from stacks.lambda_settings import Deployment, labeling_settings, training_settings
@@ -74,7 +75,7 @@ def test_labeling_settings_without_the_key_still_parse_and_a_bad_key_is_named() 
         **lambda_arns(config()))))
     del data["kms_key_arn"]
     assert lr.LabelingSettings.from_mapping(data).kms_key_arn is None
-    with pytest.raises(lr.LabelingRequestError, match=r"LABELING_SETTINGS\.kms_key_arn must be a string matching"):
+    with pytest.raises(SettingsError, match=r"LABELING_SETTINGS\.kms_key_arn = 'alias/mine' is invalid"):
         lr.LabelingSettings.from_mapping({**data, "kms_key_arn": "alias/mine"})
 
 

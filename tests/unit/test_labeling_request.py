@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ from botocore.stub import Stubber
 
 from lambdas import labeling_request as lr
 from lambdas.labeling_request import LabelingRequestError, LabelingSettings
+from lambdas.settings import SettingsError
 from lambdas.task_types import IMAGE_CLASSIFICATION
 from lambdas.workforces import WorkforceKind
 
@@ -91,20 +93,24 @@ def test_settings_parse_the_stack_contract() -> None:
         settings.bucket = "other"  # type: ignore[misc]
 
 
-def test_settings_prefix_loses_surrounding_slashes() -> None:
-    assert make_settings(prefix="/ground-truth-demo/").prefix == "ground-truth-demo"
+@pytest.mark.parametrize("prefix", ["/ground-truth-demo/", "ground-truth-demo/", "a//b", "a/./b", "", "a*", "a?"])
+def test_settings_prefix_follows_the_configs_rule(prefix: str) -> None:
+    # The config's prefix rule (lambdas/settings.PREFIX_PATTERN): no surrounding slashes to strip.
+    expected = r"^LABELING_SETTINGS\.prefix = .* is invalid: expected (an S3 key prefix|a non-empty string)"
+    with pytest.raises(SettingsError, match=expected):
+        make_settings(prefix=prefix)
 
 
 @pytest.mark.parametrize("key", ["bucket", "labels", "price_usd", "max_objects"])
 def test_settings_missing_key_is_named(key: str) -> None:
     data = settings_dict()
     del data[key]
-    with pytest.raises(LabelingRequestError, match=rf"missing key\(s\) {key}\b"):
+    with pytest.raises(SettingsError, match=rf"^LABELING_SETTINGS\.{key} is missing$"):
         LabelingSettings.from_mapping(data)
 
 
 def test_settings_unknown_key_is_named() -> None:
-    with pytest.raises(LabelingRequestError, match=r"unknown key\(s\) price\b"):
+    with pytest.raises(SettingsError, match=r"^LABELING_SETTINGS has unknown key\(s\) price;"):
         LabelingSettings.from_mapping(settings_dict(price="0.012"))
 
 
@@ -124,31 +130,59 @@ def test_settings_unknown_key_is_named() -> None:
         ("account", "1234"),
         ("label_attribute", "vehicle-metadata"),
         ("job_prefix", "gt_demo"),
-        ("job_prefix", "g" * 48),  # no room left for -YYYYMMDD-HHMMSS
+        ("job_prefix", "g" * 24),  # a tuning job name keeps only 23 characters of it
+        ("job_prefix", "GT-demo"),  # SageMaker lowercases names in ARNs; the trigger matches the prefix
         ("max_concurrent_tasks", 0),
         ("max_objects", 0),
         ("tags", {"project": 1}),
+        ("tags", {"": "x"}),
+        ("tags", {"project": "x" * 257}),  # TagValue: at most 256 characters
+        ("tags", {f"team{i}": "x" for i in range(50)}),  # + labeling-job: 51 tags on the job
         ("prefix", "a/../b"),
         ("price_usd", "0.0125"),
+        ("price_usd", "0.05"),  # representable, but not a price Mechanical Turk accepts
         ("price_usd", None),  # public workforce must be paid
+        ("kms_key_arn", "alias/mine"),
     ],
 )
 def test_settings_bad_value_is_named(key: str, value: Any) -> None:
-    with pytest.raises(LabelingRequestError, match=rf"LABELING_SETTINGS\.{key}\b"):
+    with pytest.raises(SettingsError, match=rf"^LABELING_SETTINGS\.{key}\b"):
         LabelingSettings.from_mapping(settings_dict(**{key: value}))
+
+
+def test_settings_bad_list_item_is_named_with_its_index() -> None:
+    with pytest.raises(SettingsError, match=r"^LABELING_SETTINGS\.task_keywords\[1\] = 'multi-class' is invalid: "
+                                            r"expected 1-30 letters or digits"):
+        make_settings(task_keywords=["image", "multi-class"])
+
+
+def test_settings_tags_up_to_the_limit_with_the_job_tag_parse() -> None:
+    forty_nine = {f"team{i}": "x" for i in range(49)}
+    assert len(make_settings(tags=forty_nine).tags) == 49
+    # A settings tag named like the job's own tag is replaced on the job, not added: 50 in all.
+    assert len(make_settings(tags={**forty_nine, "labeling-job": "stale"}).tags) == 50
 
 
 @pytest.mark.parametrize("workforce", ["private", "existing"])
 def test_settings_price_is_refused_for_own_workforces(workforce: str) -> None:
-    with pytest.raises(LabelingRequestError, match=r"price_usd must be null"):
+    with pytest.raises(SettingsError, match=r"price_usd must be null"):
         make_settings(workforce, price_usd="0.012")
 
 
 def test_settings_from_json_reports_bad_json() -> None:
-    with pytest.raises(LabelingRequestError, match="LABELING_SETTINGS is not valid JSON"):
+    with pytest.raises(SettingsError, match="LABELING_SETTINGS is not valid JSON"):
         LabelingSettings.from_json("{not json")
-    with pytest.raises(LabelingRequestError, match="must be a JSON object"):
+    with pytest.raises(SettingsError, match="must be a JSON object"):
         LabelingSettings.from_json("[]")
+
+
+def test_settings_kms_key_may_be_absent_and_round_trip() -> None:
+    data = settings_dict()
+    assert "kms_key_arn" not in data
+    settings = LabelingSettings.from_mapping(data)
+    assert settings.kms_key_arn is None
+    # What the stack writes (to_json) reads back to the same settings.
+    assert LabelingSettings.from_json(settings.to_json()) == settings
 
 
 # --- Prices --------------------------------------------------------------------------------
@@ -178,7 +212,7 @@ def test_price_is_split_exactly(price: str, expected: tuple[int, int, int]) -> N
 
 @pytest.mark.parametrize("price", ["0.0125", "0.0001", "abc", "", "0", "-0.012", "3.000", "NaN", "Infinity"])
 def test_price_not_representable_is_refused(price: str) -> None:
-    with pytest.raises(LabelingRequestError, match=re.escape(repr(price))):
+    with pytest.raises(SettingsError, match=re.escape(repr(price))):
         lr.price_to_usd(price)
 
 
@@ -574,7 +608,8 @@ def test_our_job_tag_replaces_a_settings_tag_of_the_same_key() -> None:
 
 
 def test_prefix_less_layout() -> None:
-    settings = make_settings(prefix="")
+    # The settings contract requires a prefix; the layout code still joins keys without one.
+    settings = dataclasses.replace(make_settings(), prefix="")
     request = lr.build_create_labeling_job_request(settings, "gt-demo-x")
     assert request["OutputConfig"]["S3OutputPath"] == f"s3://{BUCKET}/labeled-data/"
     assert request["LabelCategoryConfigS3Uri"] == (f"s3://{BUCKET}/labeling/gt-demo-x/label-categories.json")

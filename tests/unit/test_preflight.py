@@ -188,7 +188,7 @@ def test_the_permission_table_follows_the_config() -> None:
     assert ("sagemaker:CreateHyperParameterTuningJob", tuning_job, ()) in calls_of(table, START_TRAINING)
     assert not any(c.action == "sagemaker:CreateTrainingJob" for c in table[START_TRAINING])
     assert ("sagemaker:DescribeHyperParameterTuningJob", tuning_job, ()) in calls_of(table, REGISTER_MODEL)
-    assert ("sagemaker:CreateModelPackage", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/cars-dev-models/1",
+    assert ("sagemaker:CreateModelPackage", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/dev-models/1",
             ()) in calls_of(table, REGISTER_MODEL)
     key_calls = {role: sorted(c.action for c in calls if c.resource == KEY) for role, calls in table.items()}
     assert key_calls == {EXECUTION_ROLE: ["kms:Decrypt", "kms:GenerateDataKey"],

@@ -22,6 +22,10 @@ def clients() -> tuple[Any, Any]:
     return boto3.client("sagemaker", **kwargs), boto3.client("cognito-idp", **kwargs)
 
 
+def factory(sagemaker: Any, cognito: Any) -> Any:
+    return {"sagemaker": sagemaker, "cognito-idp": cognito}.__getitem__
+
+
 def workteam(members: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Workteam": {
         "WorkteamName": "prod-labeling-labelers", "MemberDefinitions": members, "WorkteamArn": TEAM_ARN,
@@ -34,10 +38,10 @@ def user(name: str, state: str) -> dict[str, Any]:
 
 
 def test_public_crowd_needs_no_call() -> None:
-    sagemaker, cognito = clients()
-    with Stubber(sagemaker), Stubber(cognito):  # any call would fail: nothing is stubbed
-        team = status.team_status(sagemaker, cognito,
-                                  "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default")
+    def no_client(service: str) -> Any:
+        raise AssertionError(f"no {service} client is needed for Mechanical Turk")
+
+    team = status.team_status(no_client, "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default")
     assert team.lines() == ["Team: Amazon Mechanical Turk (public crowd)"]
 
 
@@ -51,7 +55,7 @@ def test_a_private_team_counts_accepted_workers_over_every_page() -> None:
             "NextToken": "page-2"}, {"UserPoolId": POOL, "GroupName": "labelers"})
         idp.add_response("list_users_in_group", {"Users": [user("cy@example.com", "CONFIRMED")]},
                          {"UserPoolId": POOL, "GroupName": "labelers", "NextToken": "page-2"})
-        team = status.team_status(sagemaker, cognito, TEAM_ARN)
+        team = status.team_status(factory(sagemaker, cognito), TEAM_ARN)
         sm.assert_no_pending_responses()
         idp.assert_no_pending_responses()
     assert (team.invited, team.accepted) == (3, 2)
@@ -68,7 +72,7 @@ def test_an_empty_team_says_to_invite_workers() -> None:
     with Stubber(sagemaker) as sm, Stubber(cognito) as idp:
         sm.add_response("describe_workteam", workteam([group]), {"WorkteamName": "prod-labeling-labelers"})
         idp.add_response("list_users_in_group", {"Users": []}, {"UserPoolId": POOL, "GroupName": "labelers"})
-        team = status.team_status(sagemaker, cognito, TEAM_ARN)
+        team = status.team_status(factory(sagemaker, cognito), TEAM_ARN)
     assert (team.invited, team.accepted) == (0, 0)
     assert any("invite workers" in note for note in team.notes)
 
@@ -86,7 +90,7 @@ def test_denied_calls_become_notes_not_crashes(failing: str, note: str) -> None:
         else:
             sm.add_response("describe_workteam", workteam([group]), {"WorkteamName": "prod-labeling-labelers"})
             idp.add_client_error("list_users_in_group", "AccessDeniedException")
-        team = status.team_status(sagemaker, cognito, TEAM_ARN)
+        team = status.team_status(factory(sagemaker, cognito), TEAM_ARN)
     assert note in team.notes and team.accepted is None
 
 
@@ -95,5 +99,5 @@ def test_an_oidc_team_is_not_counted() -> None:
     with Stubber(sagemaker) as sm, Stubber(cognito):
         sm.add_response("describe_workteam", workteam([{"OidcMemberDefinition": {"Groups": ["labelers"]}}]),
                         {"WorkteamName": "prod-labeling-labelers"})
-        team = status.team_status(sagemaker, cognito, TEAM_ARN)
+        team = status.team_status(factory(sagemaker, cognito), TEAM_ARN)
     assert team.invited is None and any("OIDC" in note for note in team.notes)

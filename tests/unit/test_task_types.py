@@ -13,6 +13,7 @@ import pytest
 from lambdas import job_rules, task_types
 from lambdas import labeling_request as lr
 from lambdas import training_request as tr
+from lambdas.settings import ModelSettings, SettingsError
 from lambdas.task_types import IMAGE_CLASSIFICATION, Attribute, Computed, TaskType, UiText
 from stacks import regions
 from stacks.config import ConfigError, load_config
@@ -222,21 +223,23 @@ def test_every_lambda_settings_carries_the_task_type() -> None:
                           "arn:aws:lambda:us-east-1:432418664414:function:ACS-ImageMultiClass")
     labeling = labeling_settings(config, DEPLOYMENT, workteam_arn="arn:aws:sagemaker:us-east-1:394669845002:"
                                  "workteam/public-crowd/default", pre_lambda_arn=pre, acs_lambda_arn=acs)
-    training = training_settings(config, DEPLOYMENT, image_uri="i", topic_arn="t")
-    model = model_settings(config, DEPLOYMENT, image_uri="i", topic_arn="t", package_group_name=None)
+    topic = "arn:aws:sns:us-east-1:123456789012:alerts"
+    training = training_settings(config, DEPLOYMENT, image_uri="i", topic_arn=topic)
+    model = model_settings(config, DEPLOYMENT, image_uri="i", topic_arn=topic, package_group_name=None)
     assert labeling["task_type"] == training["task_type"] == model["task_type"] == "image-classification"
     assert lr.LabelingSettings.from_json(json.dumps(labeling)).task is IC
     assert tr.TrainingSettings.from_json(json.dumps(training)).task is IC
+    assert ModelSettings.from_json(json.dumps(model)).task is IC
 
 
 def test_labeling_settings_refuse_an_unknown_task_type_and_another_task_types_lambda() -> None:
-    with pytest.raises(lr.LabelingRequestError, match=r"LABELING_SETTINGS\.task_type must be one of "
-                                                      r"image-classification, got 'text-classification'"):
+    with pytest.raises(SettingsError, match=r"LABELING_SETTINGS\.task_type = 'text-classification' is invalid: "
+                                            r"expected one of image-classification$"):
         lr.LabelingSettings.from_mapping(settings_dict(task_type="text-classification"))
-    with pytest.raises(lr.LabelingRequestError, match=r"LABELING_SETTINGS is missing key\(s\) task_type;"):
+    with pytest.raises(SettingsError, match=r"^LABELING_SETTINGS\.task_type is missing$"):
         lr.LabelingSettings.from_mapping({k: v for k, v in settings_dict().items() if k != "task_type"})
     wrong = "arn:aws:lambda:us-east-1:432418664414:function:PRE-TextMultiClass"
-    with pytest.raises(lr.LabelingRequestError, match=r"pre_lambda_arn = .*PRE-TextMultiClass' is not the "
+    with pytest.raises(SettingsError, match=r"pre_lambda_arn = .*PRE-TextMultiClass' is not the "
                                                       r"PRE-ImageMultiClass function that task type "
                                                       r"'image-classification' uses"):
         lr.LabelingSettings.from_mapping(settings_dict(pre_lambda_arn=wrong))

@@ -16,6 +16,7 @@ import pytest
 
 from lambdas import labeling_request as lr
 from lambdas import workforces
+from lambdas.settings import SettingsError
 from lambdas.workforces import (
     FREE_OF_ADULT_CONTENT,
     FREE_OF_PII,
@@ -247,5 +248,5 @@ def test_the_labeling_planner_applies_a_registered_kinds_policy() -> None:
     with pytest.raises(lr.LabelingRequestError, match=r"7201 is above 7200 \(2 hours\), the maximum of the ACME "
                                                       r"vendor team \(workforce.type = 'vendor'\)"):
         lr.build_create_labeling_job_request(too_long, "gt-demo-x")
-    with pytest.raises(lr.LabelingRequestError, match="price_usd must be null for the ACME vendor team"):
+    with pytest.raises(SettingsError, match="price_usd must be null for the ACME vendor team"):
         lr.LabelingSettings.from_mapping({**settings_map, "price_usd": "0.012"})
