@@ -24,6 +24,7 @@ SAGEMAKER_SOURCE = "aws.sagemaker"
 LABELING_JOB_STATE_CHANGE = "SageMaker Ground Truth Labeling Job State Change"
 TRAINING_JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 TUNING_JOB_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
+TRANSFORM_JOB_STATE_CHANGE = "SageMaker Transform Job State Change"
 
 # moto's default account: what the emulator answers for the fake credentials.
 DEFAULT_ACCOUNT = "123456789012"
@@ -179,6 +180,34 @@ def tuning_job_state_change(
         time=time,
         event_id=event_id,
     )
+
+
+def transform_job_state_change(
+    description: Mapping[str, Any],
+    *,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
+    time: datetime | str | None = None,
+    event_id: str | None = None,
+) -> Event:
+    """SageMaker's batch transform event from a DescribeTransformJob answer: its detail mirrors the
+    description (AWS's example: name, ARN, status, FailureReason, model, TransformInput, TransformOutput,
+    TransformResources, times, Tags), timestamps as ISO text."""
+    name = description["TransformJobName"]
+    arn = description.get("TransformJobArn") or sagemaker_arn("transform-job", name, region=region, account=account)
+    detail: dict[str, Any] = {"TransformJobName": name, "TransformJobArn": arn,
+                              "TransformJobStatus": description["TransformJobStatus"]}
+    for key in ("FailureReason", "ModelName", "MaxConcurrentTransforms", "MaxPayloadInMB", "BatchStrategy",
+                "TransformInput", "TransformOutput", "TransformResources"):
+        if description.get(key) not in (None, ""):
+            detail[key] = description[key]
+    for key in ("CreationTime", "TransformStartTime", "TransformEndTime"):
+        if description.get(key) is not None:
+            value = description[key]
+            detail[key] = event_time(value) if isinstance(value, datetime) else str(value)
+    detail["Tags"] = {}
+    return sagemaker_event(TRANSFORM_JOB_STATE_CHANGE, detail, [arn], region=region, account=account, time=time,
+                           event_id=event_id)
 
 
 def put_event_entry(event: Event, *, event_bus_name: str = "default") -> dict[str, Any]:

@@ -17,6 +17,7 @@ import importlib
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,9 +28,10 @@ import boto3
 
 from demo.cdk_local import LocalDeployment, deploy_to_emulator
 from demo.emulator import Emulator, fake_aws_environment, running_emulator
-from demo.events import Event, deliver, training_job_state_change
+from demo.events import Event, deliver, training_job_state_change, transform_job_state_change
 from demo.images import class_from_source_ref, generate_images, upload_images
 from demo.simulated_ground_truth import SimulatedGroundTruth, simulated_ground_truth
+from demo.simulated_transform import DEMO_CONFUSION_MATRIX, complete_transform_job, planned_answers
 from workflow import local
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -37,6 +39,10 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"  # the emulator's account
 ENV_NAME = "dev"
 DEMO_JOB_NAME = "demo-1"
+# With every 10th object failing labeling, 80 images leave 14 or 15 labeled per class and 3 of each in the
+# validation split (manifests.validation_count): DEMO_CONFUSION_MATRIX's row sums, so the report shows
+# exactly that matrix. (Its labeling estimate, 9.28 USD, stays under confirm_above_usd's 10.)
+DEFAULT_IMAGES = 80
 
 
 class DemoError(RuntimeError):
@@ -54,7 +60,12 @@ class DemoResult:
     split: dict[str, Any] = field(default_factory=dict)
     training_job: str = ""
     model: str = ""
+    transform_job: str = ""  # the model's evaluation (RegisterModel starts it)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # the Evaluation function's answer
+    report_file: str = ""  # a local copy of report.html
     skipped_resources: list[str] = field(default_factory=list)
+    relabel_job: str = ""  # the chained job over the failed objects (relabel_failed)
+    relabel_split: dict[str, Any] = field(default_factory=dict)  # its training's summary.json
 
 
 @contextlib.contextmanager
@@ -160,6 +171,69 @@ def run_workflow(
         result.model = answers[0].get("model_name") or answers[0].get("model") or ""
         sagemaker.describe_model(ModelName=result.model)  # it exists in the emulator
 
+    result.transform_job = answers[0].get("transform_job") or ""
+    evaluate_model(emulator, result, bucket=bucket, prefix=prefix)
+    relabel_failed(emulator, ground_truth, result, bucket=bucket, prefix=prefix)
+
+
+def evaluate_model(emulator: Emulator, result: DemoResult, *, bucket: str, prefix: str) -> None:
+    """RegisterModel started the model's evaluation (a batch transform of the validation split): the
+    simulated transform answers from DEMO_CONFUSION_MATRIX, and its completion reaches the Evaluation
+    function through the deployed rule."""
+    workflow = result.outputs[f"{ENV_NAME}-Workflow"]
+    s3, sagemaker, lambda_client, events = (client(emulator, s) for s in ("s3", "sagemaker", "lambda", "events"))
+    if not result.transform_job:
+        raise DemoError("RegisterModel started no evaluation (is workflow.evaluation.enabled false?)")
+    with step(result, "simulated batch transform of the validation split"):
+        label_map = json.loads(s3.get_object(
+            Bucket=bucket, Key=f"{prefix}/training/{result.labeling_job}/label-map.json")["Body"].read())
+        labels = label_map["labels"]
+        complete_transform_job(s3, sagemaker, result.transform_job, planned_answers(DEMO_CONFUSION_MATRIX, labels),
+                               class_count=len(labels))
+    with step(result, "transform completed -> Evaluation (through the deployed rule)"):
+        description = sagemaker.describe_transform_job(TransformJobName=result.transform_job)
+        event = transform_job_state_change(description, region=REGION, account=ACCOUNT)
+        evaluate = handler_with_deployed_settings(lambda_client, workflow["EvaluationFunctionName"],
+                                                  "lambdas.evaluate_model")
+        answers: list[Any] = []
+        if not deliver(events, workflow["TransformEndedRuleName"], event, lambda e, c: answers.append(evaluate(e, c))):
+            raise DemoError("the TransformJobEnded rule did not match the evaluation's event")
+        if answers[0].get("decision") != "evaluated":
+            raise DemoError(f"the Evaluation function did not evaluate the model: {answers[0]}")
+        result.evaluation = answers[0]
+        report_key = answers[0]["report"].split(f"s3://{bucket}/", 1)[1]
+        local_copy = Path(tempfile.gettempdir()) / f"demo-evaluation-{result.transform_job}.html"
+        local_copy.write_bytes(s3.get_object(Bucket=bucket, Key=report_key)["Body"].read())
+        result.report_file = str(local_copy)
+
+
+def relabel_failed(emulator: Emulator, ground_truth: SimulatedGroundTruth, result: DemoResult, *,
+                   bucket: str, prefix: str) -> None:
+    """The objects that failed labeling, relabeled by a chained job (`workflow relabel --failed`); its
+    completion trains on the merged manifest (docs/labeling-cost.md)."""
+    from workflow import cli
+
+    workflow = result.outputs[f"{ENV_NAME}-Workflow"]
+    s3, lambda_client, events = (client(emulator, s) for s in ("s3", "lambda", "events"))
+    with step(result, "relabel the failed objects (operator CLI relabel --failed --local)"):
+        result.relabel_job = f"gt-demo-{DEMO_JOB_NAME}-relabel"
+        code = cli.main(["--region", REGION, "relabel", "--from", result.labeling_job, "--failed", "--yes",
+                         "--local", "--name", result.relabel_job])
+        if code != 0:
+            raise DemoError(f"relabel exited {code}")
+    with step(result, "simulated Ground Truth relabels them -> StartTraining on the merged manifest"):
+        outcome = ground_truth.complete_job(result.relabel_job, class_from_source_ref)
+        start_training = handler_with_deployed_settings(
+            lambda_client, workflow["StartTrainingFunctionName"], "lambdas.start_training")
+        answers: list[Any] = []
+        if not deliver(events, workflow["LabelingCompletedRuleName"], outcome.event,
+                       lambda event, context: answers.append(start_training(event, context))):
+            raise DemoError("the LabelingJobCompleted rule did not match the relabel job's event")
+        if answers[0].get("decision") != "started":
+            raise DemoError(f"StartTraining did not train on the merged manifest: {answers[0]}")
+        summary_key = f"{prefix}/training/{result.relabel_job}/summary.json"
+        result.relabel_split = json.loads(s3.get_object(Bucket=bucket, Key=summary_key)["Body"].read())
+
 
 def print_summary(result: DemoResult, total: float) -> None:
     data, workflow = result.outputs.get(f"{ENV_NAME}-Data", {}), result.outputs.get(f"{ENV_NAME}-Workflow", {})
@@ -174,7 +248,17 @@ def print_summary(result: DemoResult, total: float) -> None:
     if result.split:
         print(f"  split             {json.dumps(totals) if totals else json.dumps(result.split)[:200]}")
     print(f"  training job      {result.training_job}")
+    if result.relabel_split:
+        chain = result.relabel_split.get("relabel_chain") or {}
+        print(f"  relabel job       {result.relabel_job}: trained on {chain.get('merged_manifest')} "
+              f"({json.dumps(result.relabel_split.get('totals'))})")
     print(f"  model             {result.model}")
+    if result.evaluation:
+        metrics = result.evaluation
+        print(f"  evaluation        {result.transform_job}: accuracy {metrics['accuracy'] * 100:.1f}% on the "
+              f"validation split ({metrics['reason']})")
+        print(f"  report            {metrics['report']}")
+        print(f"                    local copy {result.report_file} (its image links work while the emulator runs)")
     print("  elapsed per step:")
     for name, seconds in result.timings.items():
         print(f"    {seconds:6.1f} s  {name}")
@@ -185,7 +269,7 @@ def print_summary(result: DemoResult, total: float) -> None:
             print(f"    - {resource}")
 
 
-def run_demo(*, image_count: int = 25, keep: bool = False,
+def run_demo(*, image_count: int = DEFAULT_IMAGES, keep: bool = False,
              inspect: Callable[[Emulator, SimulatedGroundTruth, DemoResult], None] | None = None) -> DemoResult:
     """`inspect` runs before the emulator stops (the integration test reads its state there)."""
     result = DemoResult()
@@ -215,7 +299,8 @@ def run_demo(*, image_count: int = 25, keep: bool = False,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=25, help="how many tiny images to generate (default 25)")
+    parser.add_argument("--images", type=int, default=DEFAULT_IMAGES,
+                        help=f"how many tiny images to generate (default {DEFAULT_IMAGES})")
     parser.add_argument("--keep", action="store_true", help="leave the emulator running at the end")
     args = parser.parse_args(argv)
     try:

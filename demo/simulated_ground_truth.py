@@ -382,10 +382,13 @@ class SimulatedGroundTruth:
         labeler: Labeler,
         *,
         region: str | None = None,
-        confidence: float = 0.95,
+        confidence: float | Callable[[str], float] = 0.95,
         failure_reason: str = DEFAULT_FAILURE_REASON,
     ) -> LabelingOutcome:
-        """Label every object as workers would, write output.manifest, complete, emit the event."""
+        """Label every object as workers would, write output.manifest, complete, emit the event.
+
+        `confidence`: the consolidated label's score, one for all or per `source-ref` (a relabel
+        test needs some below a threshold)."""
         job = self.job(name, region=region)
         if job.status != "InProgress":
             raise SimulatorError(f"labeling job {name!r} is {job.status}, not InProgress")
@@ -419,7 +422,7 @@ class SimulatedGroundTruth:
                 record[attribute] = categories.index(label)
                 metadata = {
                     "class-name": label,
-                    "confidence": confidence,
+                    "confidence": confidence(source_ref) if callable(confidence) else confidence,
                     "type": IMAGE_CLASSIFICATION_TYPE,
                     "job-name": f"labeling-job/{name}",
                     "human-annotated": "yes",

@@ -76,7 +76,8 @@ MAX_IMAGE_PIXELS = (3840, 2160)
 
 # botocore's sagemaker-2017-07-24 model: ModelArn, KmsKeyId, VpcConfig (SecurityGroupIds 0..5 and
 # Subnets 1..16, both required in VpcConfig; each id [-0-9a-zA-Z]+, at most 32 characters).
-_MODEL_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:([a-z0-9\-]*):[0-9]{12}:model/.*")
+MODEL_ARN_PATTERN = r"arn:aws[a-z\-]*:sagemaker:([a-z0-9\-]*):[0-9]{12}:model/.*"
+_MODEL_ARN = re.compile(MODEL_ARN_PATTERN)
 _MODEL_ARN_LENGTH = (20, 2048)
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z\-]*:kms:([a-z0-9\-]+):[0-9]{12}:key/[a-zA-Z0-9-]+")
 _VPC_ID = re.compile(r"[-0-9a-zA-Z]{1,32}")

@@ -25,8 +25,8 @@ RETRY_MODE = "standard"
 MAX_ATTEMPTS = 3
 # Every call the functions make answers in well under a second (Describe/Create/Publish/List, and
 # the S3 reads and writes, whose read timeout applies per socket read, not to a whole transfer).
-# Bounded so that one call, retries and backoff included, ends within RegisterModel's 1-minute
-# timeout (the shortest; StartTraining and StartLabeling have 5 minutes): see
+# Bounded so that one call, retries and backoff included, ends within the shortest function timeout
+# (1 minute: the Deployment function's; RegisterModel has 2, StartTraining and StartLabeling 5, Evaluation 10): see
 # `worst_case_call_seconds`, and the test that checks it against the synthesized templates.
 CONNECT_TIMEOUT_SECONDS = 3
 READ_TIMEOUT_SECONDS = 10

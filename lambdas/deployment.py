@@ -26,16 +26,16 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
 from typing import Any
 
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from .aws_clients import client
-from .naming import derive_name, is_valid_name
+from .job_rules import has_local_instance_storage
+from .naming import derive_name
 from .runtime import (
     alert_settings_error,
     alerting_failures,
@@ -46,9 +46,10 @@ from .runtime import (
     log,
     publish_alert,
 )
-from .settings_json import SettingsError, settings_reader, settings_text
+from .settings import DEPLOYMENT_SETTINGS_VAR, ENDPOINT_MODES, MODEL_PACKAGE_TAG_KEY, DeploymentSettings, SettingsError
 
-SETTINGS_VARIABLE = "DEPLOYMENT_SETTINGS"
+# The settings (DeploymentSettings: keys, rules, the reader) are the contract in settings.py.
+SETTINGS_VARIABLE = DEPLOYMENT_SETTINGS_VAR
 LOGGER = get_logger("deployment")
 FUNCTION = "Deployment"
 
@@ -56,27 +57,25 @@ PACKAGE_DETAIL_TYPE = "SageMaker Model Package State Change"
 ENDPOINT_DETAIL_TYPE = "SageMaker Endpoint State Change"
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
 
-SERVERLESS = "serverless"
-INSTANCE = "instance"
-MODES = (SERVERLESS, INSTANCE)
+SERVERLESS, INSTANCE = ENDPOINT_MODES
+MODES = ENDPOINT_MODES
 
-# ProductionVariantServerlessConfig (botocore model, API reference): MemorySizeInMB 1024-6144 in
-# 1 GB steps, MaxConcurrency 1-200.
-SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
-SERVERLESS_MAX_CONCURRENCY = 200
 # EndpointName, EndpointConfigName, ModelName: at most 63 characters (botocore model).
 NAME_MAX = 63
 # The longest suffix a name gets: "-v<9 digits>-serverless-6144mb-c200" (a version has at most 9
 # digits: the ModelPackageName pattern). 63 - 34 = 29: a prefix of at most 29 characters is kept
-# whole in every name, which IAM policies scope to `<prefix>-*` (labeling.job_prefix has <= 23).
+# whole in every name, which IAM policies scope to `<prefix>-...`. The prefix is the environment's
+# labeling.job_prefix, which has at most 23 (settings.MAX_JOB_PREFIX_LENGTH).
 NAME_PREFIX_MAX = 29
 VARIANT_NAME = "AllTraffic"
-# The idle rule reads 1-minute metrics that CloudWatch may deliver a few minutes late; a window
-# much shorter than that could delete an endpoint that is in use. A day is plenty for "idle".
-IDLE_MINUTES_MIN = 10
-IDLE_MINUTES_MAX = 24 * 60
 # Tag on everything this function creates: which package version it serves.
-PACKAGE_TAG = "model-package"
+PACKAGE_TAG = MODEL_PACKAGE_TAG_KEY
+# CustomerMetadataProperties the Evaluation function sets on a version it evaluated (lambdas/evaluate_model.py,
+# the same keys; a test keeps them equal): "approvable" is "false" when its accuracy on the validation split is
+# below `evaluation.accuracy_floor`; such a version is never deployed, even when someone approves it.
+APPROVABLE_PROPERTY = "approvable"
+ACCURACY_PROPERTY = "evaluation-accuracy"
+ACCURACY_FLOOR_PROPERTY = "accuracy-floor"
 
 # Endpoint states (DescribeEndpoint EndpointStatus).
 IN_SERVICE = "InService"
@@ -89,89 +88,27 @@ _PACKAGE_ARN = re.compile(
 )
 
 
-# --- settings --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeploymentSettings:
-    """What the stack passes in DEPLOYMENT_SETTINGS (JSON). To move into the shared settings contract."""
-
-    region: str
-    account: str
-    name_prefix: str  # every name this function creates starts with `<name_prefix>-`
-    package_group_name: str
-    role_arn: str  # the execution role SageMaker assumes to run the model
-    topic_arn: str
-    mode: str  # SERVERLESS or INSTANCE
-    memory_mb: int  # serverless
-    max_concurrency: int  # serverless
-    instance_type: str  # instance
-    idle_minutes: int  # instance: delete the endpoint after this long without an invocation
-    kms_key_arn: str | None = None  # instance: the storage volume's key (serverless takes no key)
-    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploymentSettings:
-        return cls.from_json(settings_text(SETTINGS_VARIABLE, "deployment settings", environ))
-
-    @classmethod
-    def from_json(cls, text: str) -> DeploymentSettings:
-        r = settings_reader(text, SETTINGS_VARIABLE)
-        prefix = r.text("name_prefix")
-        if len(prefix) > NAME_PREFIX_MAX or not is_valid_name(prefix, max_length=NAME_PREFIX_MAX):
-            raise r.bad("name_prefix", prefix, f"1-{NAME_PREFIX_MAX} letters, digits and inner hyphens (every "
-                        "endpoint, config and model name starts with it and must stay within 63 characters)")
-        memory = r.integer("memory_mb")
-        if memory not in SERVERLESS_MEMORY_SIZES:
-            raise r.bad("memory_mb", memory, "one of " + ", ".join(map(str, SERVERLESS_MEMORY_SIZES)))
-        concurrency = r.integer("max_concurrency")
-        if concurrency > SERVERLESS_MAX_CONCURRENCY:
-            raise r.bad("max_concurrency", concurrency, f"an integer from 1 to {SERVERLESS_MAX_CONCURRENCY}")
-        instance_type = r.text("instance_type")
-        if not re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", instance_type):
-            raise r.bad("instance_type", instance_type, "a SageMaker hosting instance type such as ml.m5.large")
-        idle = r.integer("idle_minutes", minimum=IDLE_MINUTES_MIN)
-        if idle > IDLE_MINUTES_MAX:
-            raise r.bad("idle_minutes", idle, f"an integer from {IDLE_MINUTES_MIN} to {IDLE_MINUTES_MAX}")
-        key = r.data.get("kms_key_arn")
-        if key is not None and (not isinstance(key, str) or not key.startswith("arn:")):
-            raise r.bad("kms_key_arn", key, "a KMS key ARN or null")
-        tags = r.data.get("tags", {})
-        if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
-            raise r.bad("tags", tags, "an object of strings")
-        return cls(
-            region=r.text("region"),
-            account=r.text("account"),
-            name_prefix=prefix,
-            package_group_name=r.text("package_group_name"),
-            role_arn=r.text("role_arn"),
-            topic_arn=r.text("topic_arn"),
-            mode=r.choice("mode", MODES),
-            memory_mb=memory,
-            max_concurrency=concurrency,
-            instance_type=instance_type,
-            idle_minutes=idle,
-            kms_key_arn=key,
-            tags=MappingProxyType(dict(tags)),
-        )
-
-
 # --- names (pure) ----------------------------------------------------------------------------
 
 
 def endpoint_name(settings: DeploymentSettings) -> str:
     """The one endpoint of this deployment; `workflow predict` invokes it by this name."""
-    return _name(settings.name_prefix, "endpoint")
+    return endpoint_name_for(settings.job_prefix)
+
+
+def endpoint_name_for(job_prefix: str) -> str:
+    """`<job_prefix>-endpoint`: what the stack outputs and `workflow status` looks up."""
+    return _name(job_prefix, "endpoint")
 
 
 def model_name(settings: DeploymentSettings, version: int) -> str:
-    return _name(settings.name_prefix, f"model-v{version}")
+    return _name(settings.job_prefix, f"model-v{version}")
 
 
 def endpoint_config_name(settings: DeploymentSettings, version: int) -> str:
     """Version plus what the variant is: a changed memory, concurrency or instance type is a new
     config (UpdateEndpoint needs a new EndpointConfig), never a reused name with other contents."""
-    return _name(settings.name_prefix, f"v{version}-{variant_tag(settings)}")
+    return _name(settings.job_prefix, f"v{version}-{variant_tag(settings)}")
 
 
 def variant_tag(settings: DeploymentSettings) -> str:
@@ -182,12 +119,13 @@ def variant_tag(settings: DeploymentSettings) -> str:
 
 def is_our_model(settings: DeploymentSettings, name: str) -> bool:
     """True for a model name this deployment derives (`model_name` of some version)."""
-    return re.fullmatch(re.escape(settings.name_prefix) + r"-model-v[0-9]{1,9}", name) is not None
+    return re.fullmatch(re.escape(settings.job_prefix) + r"-model-v[0-9]{1,9}", name) is not None
 
 
 def our_configs(settings: DeploymentSettings, configs: Sequence[ConfigInfo]) -> list[ConfigInfo]:
     """The configs that serve only models of this deployment. Name prefixes alone would not do:
-    another deployment's prefix `gt-demo-2` also starts with `gt-demo-`."""
+    another deployment's prefix `gt-demo-2` would also start with `gt-demo-` (the config refuses
+    such prefixes within one account, but a hand-made deployment is not bound by it)."""
     return [c for c in configs if c.models and all(is_our_model(settings, m) for m in c.models)]
 
 
@@ -248,14 +186,34 @@ def _detail(event: Any, detail_type: str) -> Mapping[str, Any]:
     return detail
 
 
+def is_our_group(settings: DeploymentSettings, group: str) -> bool:
+    """SageMaker writes names lowercased into ARNs (the group of a version ARN), the config may not."""
+    return group.lower() == settings.package_group_name.lower()
+
+
+def not_approvable_reason(described: Mapping[str, Any]) -> str | None:
+    """Why a version the Evaluation function marked `approvable: false` must not be deployed (None: it may).
+
+    Its accuracy and the floor come from the same CustomerMetadataProperties; a missing figure reads
+    "unknown" rather than hiding the refusal."""
+    properties = described.get("CustomerMetadataProperties") or {}
+    if str(properties.get(APPROVABLE_PROPERTY, "")).strip().lower() != "false":
+        return None
+    accuracy = properties.get(ACCURACY_PROPERTY, "unknown")
+    floor = properties.get(ACCURACY_FLOOR_PROPERTY, "unknown")
+    return (f"its evaluated accuracy {accuracy} is below the accuracy floor {floor} (workflow.evaluation."
+            "accuracy_floor)")
+
+
 DEPLOY = "deploy"
 REMOVE = "remove"
 IGNORE = "ignore"
+REFUSE = "refuse"  # Approved, but the evaluation found it below the accuracy floor: alert, change nothing
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # DEPLOY, REMOVE or IGNORE
+    action: str  # DEPLOY, REMOVE, IGNORE or REFUSE
     reason: str
 
 
@@ -265,7 +223,7 @@ def decide(settings: DeploymentSettings, change: PackageChange, current: Mapping
     Acts on the current state, not the event's: a late "Approved" event for a version rejected
     since must not deploy it."""
     where = f"{settings.region}:{settings.account}"
-    if change.group != settings.package_group_name:
+    if not is_our_group(settings, change.group):
         return Decision(IGNORE, f"group {change.group!r} is not {settings.package_group_name!r}")
     if change.arn.split(":")[3:5] != where.split(":"):
         return Decision(IGNORE, f"{change.arn} is not in {where}")
@@ -280,6 +238,9 @@ def decide(settings: DeploymentSettings, change: PackageChange, current: Mapping
     if approval == "Approved":
         if status == "Failed":
             return Decision(IGNORE, f"{label} is Approved but its status is Failed: nothing to deploy")
+        below_floor = not_approvable_reason(current)
+        if below_floor:
+            return Decision(REFUSE, f"{label} is Approved but not approvable: {below_floor}")
         return Decision(DEPLOY, f"{label} is Approved")
     return Decision(IGNORE, f"{label} is {approval or 'without an approval status'}: only Approved versions deploy")
 
@@ -324,8 +285,9 @@ def create_endpoint_config_request(settings: DeploymentSettings, package_arn: st
         "Tags": _tags(settings, package_arn),
     }
     # Serverless Inference does not support KMS keys (feature exclusions); an instance's storage
-    # volume is encrypted with the configured key.
-    if settings.mode == INSTANCE and settings.kms_key_arn:
+    # volume is encrypted with the configured key, except on instance types with local NVMe storage,
+    # whose volumes the hardware encrypts and for which CreateEndpointConfig refuses a KmsKeyId.
+    if settings.mode == INSTANCE and settings.kms_key_arn and not has_local_instance_storage(settings.instance_type):
         request["KmsKeyId"] = settings.kms_key_arn
     return request
 
@@ -553,7 +515,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if detail_type == PACKAGE_DETAIL_TYPE:
         change = parse_package_event(event)
         result: dict[str, Any] = {"model_package": change.arn}
-        if change.group != settings.package_group_name:
+        if not is_our_group(settings, change.group):
             return finish(LOGGER, result, "ignored", f"group {change.group!r} is not ours")
         with _alerting(settings, f"model package {change.group}/{change.version}"):
             return _on_package(settings, change, result)
@@ -576,6 +538,11 @@ def endpoint_console_url(region: str, name: str) -> str:
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/endpoints/{name}"
 
 
+def package_console_url(region: str, group: str, version: int) -> str:
+    return (f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}"
+            f"#/model-registry/model-package-groups/{group}/versions/{version}")
+
+
 def _alerting(settings: DeploymentSettings, what: str) -> contextlib.AbstractContextManager[None]:
     return alerting_failures(LOGGER, FUNCTION, what, topic_arn=settings.topic_arn, region=settings.region,
                              console=endpoint_console_url(settings.region, endpoint_name(settings)))
@@ -587,6 +554,15 @@ def _on_package(settings: DeploymentSettings, change: PackageChange, result: dic
     decision = decide(settings, change, current)
     if decision.action == IGNORE:
         return finish(LOGGER, result, "ignored", decision.reason)
+    if decision.action == REFUSE:
+        # Not an error a retry can fix: alert once, deploy nothing, keep whatever the endpoint serves.
+        publish_alert(settings.topic_arn, settings.region,
+                      f"Model package {change.group}/{change.version} approved but not deployed",
+                      f"{decision.reason}.\n\nNothing was deployed; the endpoint {endpoint_name(settings)} (if any) "
+                      "keeps serving what it served. Reject this version, or train a better model and approve "
+                      "that one.", console=package_console_url(settings.region, change.group, change.version),
+                      logger=LOGGER)
+        return finish(LOGGER, result, "refused", decision.reason)
     endpoint = _describe(sagemaker.describe_endpoint, EndpointName=endpoint_name(settings))
     if decision.action == REMOVE:
         calls, reason = removal_calls(settings, change.version, endpoint, _our_configs(sagemaker, settings))
@@ -643,9 +619,9 @@ def _sweep(settings: DeploymentSettings, result: dict[str, Any], *, idle_rule: b
 def _our_configs(sagemaker: Any, settings: DeploymentSettings) -> list[ConfigInfo]:
     """Every endpoint config of this deployment (`our_configs`), with its models."""
     names = [summary["EndpointConfigName"]
-             for page in sagemaker.get_paginator("list_endpoint_configs").paginate(NameContains=settings.name_prefix)
+             for page in sagemaker.get_paginator("list_endpoint_configs").paginate(NameContains=settings.job_prefix)
              for summary in page.get("EndpointConfigs", [])
-             if summary["EndpointConfigName"].startswith(settings.name_prefix + "-")]
+             if summary["EndpointConfigName"].startswith(settings.job_prefix + "-")]
     described = (_describe(sagemaker.describe_endpoint_config, EndpointConfigName=n) for n in names)
     return our_configs(settings, [ConfigInfo.from_description(d) for d in described if d is not None])
 

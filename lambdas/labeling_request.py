@@ -10,6 +10,14 @@ What depends on the task type (the worker UI, which objects can be labeled, the 
 Lambdas' names) is the task type's descriptor (`task_types.py`), looked up by the settings'
 `task_type`. The settings themselves (`LabelingSettings`, LABELING_SETTINGS) are part of the
 settings contract in `settings.py`, imported here under their old names.
+
+Two kinds of plan: `plan_labeling` labels the images listed under a prefix (it writes the input
+manifest); `plan_labeling_from_manifest` labels the objects of a manifest already in the job's input
+folder, optionally under another label attribute and as a relabel job chained to an earlier one
+(`relabel.ChainLink`: written as `relabel.json`, and the job tagged `relabel-of`; docs/labeling-cost.md).
+With `auto_labeling.enabled` in the settings, the request gets Ground Truth's automated data labeling
+(`auto_labeling.request_fragment`), refused below its documented minimum; a relabel job is labeled by
+humans only.
 """
 
 from __future__ import annotations
@@ -22,11 +30,13 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from . import task_types, workforces
+from . import auto_labeling, relabel, task_types, workforces
+from .manifests import DataLocation, source_ref_problem
 from .settings import (
     LABELING_JOB_TAG_KEY,
     LABELING_SETTINGS_VAR,
     MAX_OBJECTS_PER_JOB,
+    RELABEL_OF_TAG_KEY,
     LabelingSettings,
     price_to_usd,
 )
@@ -54,6 +64,10 @@ MANIFEST_FILE = "input.manifest"
 CATEGORIES_FILE = "label-categories.json"
 UI_TEMPLATE_FILE = "ui-template.liquid"
 REQUEST_FILE = "request.json"
+# A relabel job's link to the job it relabels (relabel.ChainLink), next to its other inputs.
+CHAIN_LINK_FILE = relabel.CHAIN_LINK_FILE
+# The tags this function adds to a job; a settings tag of the same key is replaced, not repeated.
+JOB_TAG_KEYS = (LABELING_JOB_TAG_KEY, RELABEL_OF_TAG_KEY)
 
 # The settings (LabelingSettings, its rules and reader) are the contract in lambdas/settings.py.
 SETTINGS_ENV_VAR = LABELING_SETTINGS_VAR
@@ -76,6 +90,16 @@ def _clean_prefix(value: str, where: str) -> str:
 
 def _join_key(*parts: str) -> str:
     return "/".join(part.strip("/") for part in parts if part.strip("/"))
+
+
+def inputs_prefix(prefix: str, job_name: str) -> str:
+    """`<prefix>/labeling/<job>/`: where a job's frozen inputs (and a relabel job's relabel.json) live."""
+    return _join_key(prefix, "labeling", job_name) + "/"
+
+
+def input_key(prefix: str, job_name: str, file_name: str) -> str:
+    """The key of one frozen input of a job (`input.manifest`, `relabel.json`, ...)."""
+    return inputs_prefix(prefix, job_name) + file_name
 
 
 def default_images_prefix(settings: LabelingSettings) -> str:
@@ -121,7 +145,7 @@ class LabelingLocations:
     def for_job(cls, settings: LabelingSettings, job_name: str) -> LabelingLocations:
         return cls(
             bucket=settings.bucket,
-            inputs_prefix=_join_key(settings.prefix, "labeling", job_name) + "/",
+            inputs_prefix=inputs_prefix(settings.prefix, job_name),
             output_prefix=_join_key(settings.prefix, "labeled-data") + "/",
         )
 
@@ -264,15 +288,48 @@ def ui_template(settings: LabelingSettings) -> str:
 # --- The API request -----------------------------------------------------------------------
 
 
+def auto_labeling_fragment(settings: LabelingSettings, object_count: int | None) -> dict[str, Any]:
+    """`{"LabelingJobAlgorithmsConfig": ...}` when the settings switch automated labeling on, else `{}`.
+
+    LabelingRequestError with the documented reason for a dataset below its minimum (1,250 objects),
+    before any job exists (auto_labeling.request_fragment)."""
+    if not settings.auto_labeling.enabled:
+        return {}
+    if object_count is None:
+        raise LabelingRequestError("automated data labeling is on: the request needs the job's object count to "
+                                   "check its documented minimum")
+    try:
+        return auto_labeling.request_fragment(region=settings.region, object_count=object_count,
+                                              options=settings.auto_labeling.options(), task_type=settings.task_type)
+    except auto_labeling.AutoLabelingError as error:
+        raise LabelingRequestError(f"labeling.auto_labeling is on, but {error}") from None
+
+
 def build_create_labeling_job_request(
-    settings: LabelingSettings, job_name: str, *, max_objects: int | None = None
+    settings: LabelingSettings,
+    job_name: str,
+    *,
+    max_objects: int | None = None,
+    object_count: int | None = None,
+    label_attribute: str | None = None,
+    manifest_key: str | None = None,
+    relabel_of: str | None = None,
 ) -> dict[str, Any]:
     """The exact `CreateLabelingJob` request for `job_name` (already resolved).
 
     `max_objects` overrides `settings.max_objects`; either caps how many objects humans label.
+    `object_count` (the input manifest's objects) is needed when automated labeling is on.
+    `label_attribute` overrides the settings' LabelAttributeName; `manifest_key` names the input
+    manifest (default: the job's `input.manifest`); `relabel_of` makes it a relabel job of that job:
+    tagged `relabel-of`, labeled by humans only (its objects are the ones an earlier labeling was
+    unsure of).
     """
     if not JOB_NAME_PATTERN.fullmatch(job_name) or not job_name.startswith(f"{settings.job_prefix}-"):
         raise LabelingRequestError(f"job name {job_name!r} is not resolved; pass it through resolve_job_name first")
+    attribute = settings.label_attribute if label_attribute is None else label_attribute
+    problem = relabel.label_attribute_problem(attribute)
+    if problem:
+        raise LabelingRequestError(problem)
     limit = settings.max_objects if max_objects is None else max_objects
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise LabelingRequestError(f"max_objects must be a positive integer, got {limit!r}")
@@ -285,7 +342,8 @@ def build_create_labeling_job_request(
         )
 
     locations = LabelingLocations.for_job(settings, job_name)
-    input_config: dict[str, Any] = {"DataSource": {"S3DataSource": {"ManifestS3Uri": locations.uri(MANIFEST_FILE)}}}
+    manifest_uri = locations.uri(MANIFEST_FILE) if manifest_key is None else f"s3://{settings.bucket}/{manifest_key}"
+    input_config: dict[str, Any] = {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest_uri}}}
     # Mechanical Turk fails a job whose data is not declared free of personal information;
     # adult content is declared only when the operator said so (docs/workforces.md).
     classifiers = policy.declared_content_classifiers(free_of_adult_content=settings.free_of_adult_content)
@@ -317,7 +375,7 @@ def build_create_labeling_job_request(
         output_config["KmsKeyId"] = settings.kms_key_arn
     request: dict[str, Any] = {
         "LabelingJobName": job_name,
-        "LabelAttributeName": settings.label_attribute,
+        "LabelAttributeName": attribute,
         "InputConfig": input_config,
         "OutputConfig": output_config,
         "RoleArn": settings.role_arn,
@@ -325,10 +383,12 @@ def build_create_labeling_job_request(
     }
     if limit is not None:
         request["StoppingConditions"] = {"MaxHumanLabeledObjectCount": limit}
+    if relabel_of is None:
+        request.update(auto_labeling_fragment(settings, object_count))
     request["HumanTaskConfig"] = human_task
-    request["Tags"] = [{"Key": key, "Value": value} for key, value in settings.tags.items() if key != JOB_TAG_KEY] + [
-        {"Key": JOB_TAG_KEY, "Value": job_name}
-    ]
+    added = {JOB_TAG_KEY: job_name, **({RELABEL_OF_TAG_KEY: relabel_of} if relabel_of is not None else {})}
+    request["Tags"] = [{"Key": key, "Value": value} for key, value in settings.tags.items()
+                       if key not in JOB_TAG_KEYS] + [{"Key": key, "Value": value} for key, value in added.items()]
     return request
 
 
@@ -408,33 +468,126 @@ def plan_labeling(
     images_uri = f"s3://{settings.bucket}/{listed}"
     ground_truth = settings.task.ground_truth
     selection = select_images(objects, task=ground_truth, where=images_uri)
-    request = build_create_labeling_job_request(settings, name, max_objects=max_objects)
-    locations = LabelingLocations.for_job(settings, name)
-
-    categories = label_categories_document(settings.labels, task=ground_truth)
-    template = ui_template(settings).encode()
-    request_document = (json.dumps(request, indent=2) + "\n").encode()
-
-    def planned(file_name: str, content_type: str, produce: Callable[[], Iterator[bytes]]) -> PlannedFile:
-        return PlannedFile(settings.bucket, locations.key(file_name), content_type, produce)
-
-    files = [
-        planned(
-            MANIFEST_FILE,
-            "application/x-ndjson",
-            lambda: manifest_lines(settings.bucket, selection.keys),
-        ),
-        planned(CATEGORIES_FILE, "application/json", lambda: iter((categories,))),
-        planned(UI_TEMPLATE_FILE, "text/html; charset=utf-8", lambda: iter((template,))),
-        planned(REQUEST_FILE, "application/json", lambda: iter((request_document,))),
-    ]
+    request = build_create_labeling_job_request(settings, name, max_objects=max_objects,
+                                                object_count=len(selection.keys))
+    manifest = _planned_file(settings, name, MANIFEST_FILE, "application/x-ndjson",
+                             lambda: manifest_lines(settings.bucket, selection.keys))
     return LabelingPlan(
         job_name=name,
         job_arn=job_arn(settings, name),
         console_url=console_url(settings, name),
         request=request,
-        files=MappingProxyType({f.key: f for f in files}),
+        files=_frozen_inputs(settings, name, request, first=(manifest,)),
         object_count=len(selection.keys),
         skipped=selection.skipped,
         images_uri=images_uri,
+    )
+
+
+def _planned_file(settings: LabelingSettings, job_name: str, file_name: str, content_type: str,
+                  produce: Callable[[], Iterator[bytes]]) -> PlannedFile:
+    return PlannedFile(settings.bucket, input_key(settings.prefix, job_name, file_name), content_type, produce)
+
+
+def _frozen_inputs(settings: LabelingSettings, job_name: str, request: Mapping[str, Any], *,
+                   first: Iterable[PlannedFile] = (), chain_link: relabel.ChainLink | None = None,
+                   ) -> Mapping[str, PlannedFile]:
+    """The files a job writes, in upload order: request.json last, so its presence means every file it
+    names was written (and relabel.json, which StartTraining reads, before it)."""
+    ground_truth = settings.task.ground_truth
+    categories = label_categories_document(settings.labels, task=ground_truth)
+    template = ui_template(settings).encode()
+    request_document = (json.dumps(request, indent=2) + "\n").encode()
+    files = [
+        *first,
+        _planned_file(settings, job_name, CATEGORIES_FILE, "application/json", lambda: iter((categories,))),
+        _planned_file(settings, job_name, UI_TEMPLATE_FILE, "text/html; charset=utf-8", lambda: iter((template,))),
+    ]
+    if chain_link is not None:
+        link = chain_link.to_json()
+        files.append(_planned_file(settings, job_name, CHAIN_LINK_FILE, "application/json", lambda: iter((link,))))
+    files.append(_planned_file(settings, job_name, REQUEST_FILE, "application/json",
+                               lambda: iter((request_document,))))
+    return MappingProxyType({f.key: f for f in files})
+
+
+# --- A job from a manifest already in S3 (relabel jobs) ----------------------------------------
+
+
+def check_input_manifest_key(settings: LabelingSettings, job_name: str, manifest_key: str) -> None:
+    """A given input manifest must be in the job's own input folder, `<prefix>/labeling/<job>/`: the
+    frozen inputs of every job stay together, and StartLabeling may read only under `<prefix>/labeling/`."""
+    folder = inputs_prefix(settings.prefix, job_name)
+    name = manifest_key[len(folder):] if manifest_key.startswith(folder) else ""
+    if not name or "/" in name or not name.endswith(".manifest") or name == CHAIN_LINK_FILE:
+        raise LabelingRequestError(
+            f"input_manifest_key {manifest_key!r} must name a .manifest file directly in the job's input folder "
+            f"{folder!r} (upload it there first; that folder holds every frozen input of job {job_name})")
+
+
+def count_manifest_objects(lines: Iterable[bytes | str], settings: LabelingSettings, *, where: str) -> int:
+    """The objects of an input manifest, checked as Ground Truth and the execution role need them: one
+    JSON object per line, each with a `source-ref` under `s3://<bucket>/<prefix>/` (the only images the
+    execution role may read), no object twice, at most MAX_OBJECTS_PER_JOB. LabelingRequestError names
+    the first bad line."""
+    location = DataLocation(settings.bucket, settings.prefix)
+    seen: set[str] = set()
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        record = relabel.parse_line(line, exact_numbers=False)
+        if record is None:
+            raise LabelingRequestError(f"{where} line {number} is not a JSON object (blank or malformed)")
+        source = record.get(task_types.SOURCE_REF)
+        problem = source_ref_problem(source, location)
+        if problem:
+            raise LabelingRequestError(f"{where} line {number}: source-ref {source!r} is not an object under "
+                                       f"{location.uri} ({problem.replace('_', ' ')})")
+        assert isinstance(source, str)
+        if source in seen:
+            raise LabelingRequestError(f"{where} line {number}: {source} appears twice (it would be labeled and "
+                                       "paid twice)")
+        seen.add(source)
+        if len(seen) > MAX_OBJECTS_PER_JOB:
+            raise LabelingRequestError(f"{where} has more than {MAX_OBJECTS_PER_JOB:,} objects, Ground Truth's "
+                                       "limit per labeling job")
+    if not seen:
+        raise LabelingRequestError(f"{where} is empty: nothing to label")
+    return len(seen)
+
+
+def plan_labeling_from_manifest(
+    settings: LabelingSettings,
+    *,
+    job_name: str,
+    manifest_key: str,
+    object_count: int,
+    label_attribute: str | None = None,
+    chain_link: relabel.ChainLink | None = None,
+    max_objects: int | None = None,
+) -> LabelingPlan:
+    """A job over the `object_count` objects of a manifest already at `manifest_key` (checked by
+    `check_input_manifest_key`; counted by `count_manifest_objects`). With `chain_link` it is a relabel
+    job: its label attribute is the link's, the link is written as relabel.json and the job is tagged
+    `relabel-of`. Nothing is listed; the manifest is not rewritten."""
+    name = resolve_job_name(settings, job_name)
+    check_input_manifest_key(settings, name, manifest_key)
+    if chain_link is not None:
+        if chain_link.job_name != name:
+            raise LabelingRequestError(f"the relabel link names job {chain_link.job_name!r}, not {name!r}")
+        if label_attribute not in (None, chain_link.label_attribute):
+            raise LabelingRequestError(f"label attribute {label_attribute!r} differs from the relabel link's "
+                                       f"{chain_link.label_attribute!r}")
+        label_attribute = chain_link.label_attribute
+    request = build_create_labeling_job_request(
+        settings, name, max_objects=max_objects, object_count=object_count, label_attribute=label_attribute,
+        manifest_key=manifest_key, relabel_of=None if chain_link is None else chain_link.from_job)
+    return LabelingPlan(
+        job_name=name,
+        job_arn=job_arn(settings, name),
+        console_url=console_url(settings, name),
+        request=request,
+        files=_frozen_inputs(settings, name, request, chain_link=chain_link),
+        object_count=object_count,
+        skipped=MappingProxyType(dict.fromkeys(SKIP_REASONS, 0)),
+        images_uri=f"s3://{settings.bucket}/{manifest_key}",
     )

@@ -29,9 +29,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws_clients import client
 from .runtime import error_code, error_message, get_logger, log
-from .settings_json import SettingsReader, settings_reader, settings_text
+from .settings import PORTAL_URLS_SETTINGS_VAR, PortalUrlSettings, SettingsError
 
-SETTINGS_VARIABLE = "PORTAL_URLS_SETTINGS"  # {"region": ...}, like every function of the stack
+SETTINGS_VARIABLE = PORTAL_URLS_SETTINGS_VAR  # {"region": ...}: PortalUrlSettings, the settings contract
 
 # The custom resource's properties (set by stacks/portal_urls.py) and the attribute it returns.
 WORKFORCE_NAME = "WorkforceName"
@@ -66,11 +66,11 @@ def handler(event: Mapping[str, Any], _context: Any = None) -> dict[str, Any]:
     if request_type not in ("Create", "Update"):
         raise PortalUrlError(f"RequestType {request_type!r} is not Create, Update or Delete")
 
-    properties = SettingsReader(event.get("ResourceProperties"), "ResourceProperties")
-    workforce_name = properties.text(WORKFORCE_NAME)
-    user_pool_id = properties.text(USER_POOL_ID)
-    client_id = properties.text(CLIENT_ID)
-    region = settings_reader(settings_text(SETTINGS_VARIABLE, "portal URL settings"), SETTINGS_VARIABLE).text("region")
+    properties = event.get("ResourceProperties")
+    workforce_name = _property(properties, WORKFORCE_NAME)
+    user_pool_id = _property(properties, USER_POOL_ID)
+    client_id = _property(properties, CLIENT_ID)
+    region = PortalUrlSettings.from_env().region
     sagemaker, cognito = client("sagemaker", region), client("cognito-idp", region)
 
     workforce = _call(f"sagemaker:DescribeWorkforce of workforce {workforce_name!r}",
@@ -98,6 +98,19 @@ def handler(event: Mapping[str, Any], _context: Any = None) -> dict[str, Any]:
     physical_id = (event["PhysicalResourceId"] if request_type == "Update"
                    else f"{workforce_name}/{user_pool_id}/portal-urls")
     return {"PhysicalResourceId": physical_id, "Data": {PORTAL_URL: portal}}
+
+
+def _property(properties: Any, key: str) -> str:
+    """A non-empty string property of the custom resource (stacks/portal_urls.py sets them; CloudFormation
+    adds ServiceToken and passes the rest as given)."""
+    if not isinstance(properties, Mapping):
+        raise SettingsError(f"ResourceProperties must be a JSON object, got {type(properties).__name__}")
+    if key not in properties:
+        raise SettingsError(f"ResourceProperties.{key} is missing")
+    value = properties[key]
+    if not isinstance(value, str) or not value.strip():
+        raise SettingsError(f"ResourceProperties.{key} = {value!r} is invalid: expected a non-empty string")
+    return value
 
 
 def portal_url(workforce: Mapping[str, Any]) -> str:

@@ -6,7 +6,9 @@ HyperParameter Tuning Job State Change".
 - Completed training job: CreateModel from its artifacts, unless the job belongs to a tuning job
   (the tuning job's completion registers its best training job instead).
 - Completed tuning job: CreateModel from its best training job.
-- Optionally also a model package (PendingManualApproval) in a model package group.
+- With `evaluation.enabled`: then starts the model's evaluation, a batch transform of the validation
+  split (evaluation_job.start); the Evaluation function registers the model package afterwards.
+- Otherwise, optionally also a model package (PendingManualApproval) in a model package group.
 - Failed/Stopped: an SNS alert with the failure reason.
 
 Idempotent: the model name is derived from the training job and an existing model is found
@@ -26,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import task_types
+from . import evaluation_job, task_types
 from .aws_clients import client
 from .naming import MODEL_NAME_MAX, derive_name
 from .runtime import (
@@ -41,7 +43,14 @@ from .runtime import (
     log,
     publish_alert,
 )
-from .settings import MODEL_SETTINGS_VAR, TRAINING_JOB_TAG_KEY, TUNING_JOB_TAG_KEY, ModelSettings, SettingsError
+from .settings import (
+    MODEL_SETTINGS_VAR,
+    TRAINING_JOB_TAG_KEY,
+    TUNING_JOB_TAG_KEY,
+    EvaluationSettings,
+    ModelSettings,
+    SettingsError,
+)
 
 # The settings (ModelSettings, its rules and reader) are the contract in settings.py.
 SETTINGS_VARIABLE = MODEL_SETTINGS_VAR
@@ -168,22 +177,46 @@ def build_create_model_request(
 def build_model_package_request(
     settings: ModelSettings, *, training_job_name: str, model_data_url: str, tuning_job_name: str | None
 ) -> dict[str, Any]:
+    return model_package_request(settings, image_uri=settings.image_uri, training_job_name=training_job_name,
+                                 model_data_url=model_data_url, tuning_job_name=tuning_job_name)
+
+
+def model_package_request(
+    settings: ModelSettings | EvaluationSettings,
+    *,
+    image_uri: str,
+    training_job_name: str,
+    model_data_url: str,
+    tuning_job_name: str | None,
+    note: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    model_metrics: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """CreateModelPackage for the model of `training_job_name`, awaiting a person's approval.
+
+    The Evaluation function adds what it measured (evaluate_model): `note` (appended to the
+    description), `metadata` (CustomerMetadataProperties next to the training job) and
+    `model_metrics` (ModelMetrics)."""
     if not settings.package_group_name:
         raise ValueError("package_group_name is required to register a model package")
     source = f"tuning job {tuning_job_name}, " if tuning_job_name else ""
-    return {
+    description = f"Image classifier from {source}training job {training_job_name}"
+    request: dict[str, Any] = {
         "ModelPackageGroupName": settings.package_group_name,
-        "ModelPackageDescription": f"Image classifier from {source}training job {training_job_name}",
+        "ModelPackageDescription": f"{description}. {note}" if note else description,
         # A person approves before anything deploys it.
         "ModelApprovalStatus": "PendingManualApproval",
         "InferenceSpecification": {
-            "Containers": [{"Image": settings.image_uri, "ModelDataUrl": model_data_url}],
+            "Containers": [{"Image": image_uri, "ModelDataUrl": model_data_url}],
             **task_types.inference_types(settings.task),
         },
-        "CustomerMetadataProperties": {TRAINING_JOB_PROPERTY: training_job_name},
+        "CustomerMetadataProperties": {**(metadata or {}), TRAINING_JOB_PROPERTY: training_job_name},
         "Tags": _tags(settings, training_job_name, tuning_job_name),
         "ClientToken": model_package_client_token(settings.package_group_name, training_job_name),
     }
+    if model_metrics:
+        request["ModelMetrics"] = dict(model_metrics)
+    return request
 
 
 def model_package_client_token(group: str, training_job_name: str) -> str:
@@ -191,7 +224,8 @@ def model_package_client_token(group: str, training_job_name: str) -> str:
     return str(uuid.uuid5(_CLIENT_TOKEN_NAMESPACE, f"{group}/{training_job_name}"))
 
 
-def _tags(settings: ModelSettings, training_job_name: str, tuning_job_name: str | None) -> list[dict[str, str]]:
+def _tags(settings: ModelSettings | EvaluationSettings, training_job_name: str,
+          tuning_job_name: str | None) -> list[dict[str, str]]:
     tags = {**settings.tags, TRAINING_JOB_TAG_KEY: training_job_name}
     if tuning_job_name:
         tags[TUNING_JOB_TAG_KEY] = tuning_job_name
@@ -220,8 +254,19 @@ def _register(
 
     created = _create_model_once(sagemaker, request)
     result["model_created"] = created
+    if settings.evaluation is not None:
+        # The model package (when registering) waits for the evaluation, to carry its metrics: the
+        # Evaluation function registers it when the transform job ends (evaluate_model).
+        result.update(evaluation_job.start(
+            settings.evaluation, task=settings.task, sagemaker=sagemaker, s3=client("s3", settings.region),
+            account=settings.account, training=training, model_name=request["ModelName"], tuning_job=tuning_job,
+            tags=request["Tags"]))
+        created = created or result["evaluation_started"]
+        decision = "registered" if created else "already_registered"
+        return finish(LOGGER, result, decision, f"model {request['ModelName']} from {model_data}; evaluation "
+                      f"{result['transform_job']} {'started' if result['evaluation_started'] else 'already started'}")
     if settings.register_package:
-        arn, package_created = _create_model_package_once(
+        arn, package_created = create_model_package_once(
             sagemaker,
             build_model_package_request(
                 settings, training_job_name=training_name, model_data_url=model_data, tuning_job_name=tuning_job
@@ -252,7 +297,7 @@ def _create_model_once(sagemaker: Any, request: Mapping[str, Any]) -> bool:
     return True
 
 
-def _create_model_package_once(sagemaker: Any, request: Mapping[str, Any]) -> tuple[str, bool]:
+def create_model_package_once(sagemaker: Any, request: Mapping[str, Any]) -> tuple[str, bool]:
     """(package ARN, created?): the version already registered for this training job, else a new one.
 
     At most two calls whatever the size of the group: one Search, then (if nothing is found) one

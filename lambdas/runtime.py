@@ -215,11 +215,12 @@ _CONSOLE_PAGES = {
     "labeling-job": "sagemaker/groundtruth?region={region}#/labeling-jobs/details/{name}",
     "training-job": "sagemaker/home?region={region}#/jobs/{name}",
     "tuning-job": "sagemaker/home?region={region}#/hyper-tuning-jobs/{name}",
+    "transform-job": "sagemaker/home?region={region}#/transform-jobs/{name}",
 }
 
 
 def console_url(region: str, kind: str, name: str) -> str:
-    """The AWS console page of a SageMaker job (`kind`: labeling-job, training-job, tuning-job)."""
+    """The AWS console page of a SageMaker job (`kind`: labeling-job, training-job, tuning-job, transform-job)."""
     if kind not in _CONSOLE_PAGES:
         raise ValueError(f"no console page for {kind!r}; known: {', '.join(_CONSOLE_PAGES)}")
     return f"https://{region}.console.aws.amazon.com/" + _CONSOLE_PAGES[kind].format(region=region, name=name)

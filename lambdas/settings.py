@@ -2,9 +2,12 @@
 
 StartLabeling reads `LABELING_SETTINGS` (`LabelingSettings`), StartTraining `TRAINING_SETTINGS`
 (`TrainingSettings`, with `TuningSettings` and `ParameterRange`), RegisterModel `MODEL_SETTINGS`
-(`ModelSettings`). Each is a frozen dataclass declared once, here: every key's rule sits next to
-its field (`setting(...)`: pattern, bounds, choices, list and map item rules, whether the key may
-be absent or applies only for some values of another key), and the rules that involve several
+(`ModelSettings`, with `EvaluationStart`), Evaluation `EVALUATION_SETTINGS` (`EvaluationSettings`),
+Deployment `DEPLOYMENT_SETTINGS` (`DeploymentSettings`); the private workforce's portal-URL custom
+resource `PORTAL_URLS_SETTINGS` (`PortalUrlSettings`: only the region, not a workflow step's keys).
+Each is a frozen dataclass declared once, here: every key's rule sits next to its field
+(`setting(...)`: pattern, bounds, choices, list and map item rules, whether the key may be absent
+or applies only for some values of another key), and the rules that involve several
 keys sit in the class's `validate` method. One generic reader parses any of them
 (`from_json`, `from_mapping`, `from_env`): it rejects missing and unknown keys and bad values,
 naming the full key path (`TRAINING_SETTINGS.tuning.ranges.learning_rate.min = 'x' is invalid:
@@ -37,13 +40,14 @@ from enum import Enum
 from types import MappingProxyType, NoneType, UnionType
 from typing import Any, ClassVar, Self
 
-from . import task_types, workforces
+from . import auto_labeling, task_types, workforces
 from .naming import HASH_LENGTH, TUNING_JOB_NAME_MAX
 from .workforces import WorkforceKind
 
 LABELING_SETTINGS_VAR = "LABELING_SETTINGS"
 TRAINING_SETTINGS_VAR = "TRAINING_SETTINGS"
 MODEL_SETTINGS_VAR = "MODEL_SETTINGS"
+EVALUATION_SETTINGS_VAR = "EVALUATION_SETTINGS"
 
 # --- Rules the config checks as well (stacks/config.py imports them) -----------------------------
 # The patterns are unanchored: they must match the whole value (re.fullmatch, or ^...$).
@@ -94,6 +98,9 @@ MAX_TAGS = 50
 # creates (its settings' ADDED_TAG_KEYS): a job or model carries the settings' tags plus those.
 WORKFLOW_ENV_TAG_KEY = "workflow-env"
 LABELING_JOB_TAG_KEY = "labeling-job"
+# A relabel job (lambdas/relabel.py) also carries the job it relabels: DescribeLabelingJob returns a job's Tags,
+# so StartTraining finds a relabel chain from the completed job alone (lambdas/training_input.py).
+RELABEL_OF_TAG_KEY = "relabel-of"
 TRAINING_JOB_TAG_KEY = "training-job"
 TUNING_JOB_TAG_KEY = "tuning-job"
 
@@ -451,35 +458,14 @@ _KMS_KEY_ARN = Rule(pattern=KMS_KEY_ARN_PATTERN, may_be_absent=True,
                     allowed="null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Settings:
-    """The keys every function's settings have, and reading and writing them."""
+class _Contract:
+    """Reading and writing one function's settings: its variable, the one reader, `to_json`."""
 
     VARIABLE: ClassVar[str]  # the environment variable
     WHAT: ClassVar[str]  # how messages name the settings ("training settings")
-    ADDED_TAG_KEYS: ClassVar[tuple[str, ...]]  # the tags the function adds to what it creates
-
-    region: str = setting(pattern=_REGION_PATTERN, allowed="an AWS region name such as us-east-1")
-    account: str = setting(pattern=_ACCOUNT_PATTERN, allowed="a 12-digit AWS account id")
-    job_prefix: str = setting(pattern=JOB_PREFIX_PATTERN, max_length=MAX_JOB_PREFIX_LENGTH,
-                              allowed=JOB_PREFIX_ALLOWED)
-    role_arn: str = setting(pattern=_ROLE_ARN_PATTERN, allowed="an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-    # Read-only after parsing; excluded from hashing because mappings are not hashable.
-    tags: Mapping[str, str] = setting(
-        key=Rule(pattern=TAG_KEY_PATTERN, allowed="1-128 letters, digits, spaces and _ . : / = + - @"),
-        item=Rule(allow_empty=True, max_length=MAX_TAG_VALUE_LENGTH), hash=False)
-    task_type: str = setting(choices=task_types.names)  # its descriptor: `task`
-
-    @property
-    def task(self) -> task_types.TaskType:
-        """The task type's descriptor (looked up in the registry at call time)."""
-        return task_types.task_type(self.task_type)
 
     def validate(self, path: str) -> None:
         """Rules that involve several keys; `path` names the settings in messages. The reader calls it."""
-        problem = tag_count_problem(self.tags, added=self.ADDED_TAG_KEYS)
-        if problem:
-            raise SettingsError(f"{path}.tags {problem}")
 
     @classmethod
     def from_mapping(cls, data: Any, *, source: str | None = None) -> Self:
@@ -509,7 +495,56 @@ class _Settings:
         return json.dumps(self.to_mapping(), separators=(",", ":"))
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Settings(_Contract):
+    """The keys every workflow step's settings have (and the tag count rule)."""
+
+    ADDED_TAG_KEYS: ClassVar[tuple[str, ...]]  # the tags the function adds to what it creates
+
+    region: str = setting(pattern=_REGION_PATTERN, allowed="an AWS region name such as us-east-1")
+    account: str = setting(pattern=_ACCOUNT_PATTERN, allowed="a 12-digit AWS account id")
+    job_prefix: str = setting(pattern=JOB_PREFIX_PATTERN, max_length=MAX_JOB_PREFIX_LENGTH,
+                              allowed=JOB_PREFIX_ALLOWED)
+    role_arn: str = setting(pattern=_ROLE_ARN_PATTERN, allowed="an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    # Read-only after parsing; excluded from hashing because mappings are not hashable.
+    tags: Mapping[str, str] = setting(
+        key=Rule(pattern=TAG_KEY_PATTERN, allowed="1-128 letters, digits, spaces and _ . : / = + - @"),
+        item=Rule(allow_empty=True, max_length=MAX_TAG_VALUE_LENGTH), hash=False)
+    task_type: str = setting(choices=task_types.names)  # its descriptor: `task`
+
+    @property
+    def task(self) -> task_types.TaskType:
+        """The task type's descriptor (looked up in the registry at call time)."""
+        return task_types.task_type(self.task_type)
+
+    def validate(self, path: str) -> None:
+        problem = tag_count_problem(self.tags, added=self.ADDED_TAG_KEYS)
+        if problem:
+            raise SettingsError(f"{path}.tags {problem}")
+
+
 # --- LABELING_SETTINGS -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoLabelingSettings:
+    """LABELING_SETTINGS.auto_labeling: Ground Truth's automated data labeling (lambdas/auto_labeling.py,
+    docs/labeling-cost.md). The config's `labeling.auto_labeling`."""
+
+    enabled: bool = setting(default=False)
+    # A previous job's LabelingJobOutput.FinalActiveLearningModelArn (botocore's ModelArn pattern).
+    initial_model_arn: str | None = setting(pattern=auto_labeling.MODEL_ARN_PATTERN, default=None,
+                                            allowed="null or a SageMaker model ARN "
+                                            "(arn:aws:sagemaker:<region>:<account>:model/<name>)")
+    # The storage volumes of the training and inference jobs Ground Truth runs for it.
+    volume_kms_key_arn: str | None = setting(_KMS_KEY_ARN, default=None)
+
+    def validate(self, path: str) -> None:
+        """Nothing across keys; the region's rules need the enclosing settings (LabelingSettings.validate)."""
+
+    def options(self) -> auto_labeling.AutoLabelingOptions:
+        return auto_labeling.AutoLabelingOptions(initial_model_arn=self.initial_model_arn,
+                                                 volume_kms_key_arn=self.volume_kms_key_arn)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -518,7 +553,7 @@ class LabelingSettings(_Settings):
 
     VARIABLE: ClassVar[str] = LABELING_SETTINGS_VAR
     WHAT: ClassVar[str] = "labeling settings"
-    ADDED_TAG_KEYS: ClassVar[tuple[str, ...]] = (LABELING_JOB_TAG_KEY,)
+    ADDED_TAG_KEYS: ClassVar[tuple[str, ...]] = (LABELING_JOB_TAG_KEY, RELABEL_OF_TAG_KEY)
 
     bucket: str = setting(_BUCKET)
     prefix: str = setting(_PREFIX)
@@ -551,9 +586,12 @@ class LabelingSettings(_Settings):
     max_objects: int | None = setting(minimum=1, maximum=MAX_OBJECTS_PER_JOB)
     # The data bucket's SSE-KMS key, or None (SSE-S3).
     kms_key_arn: str | None = setting(_KMS_KEY_ARN, default=None)
+    # Absent: off (settings written before the key existed).
+    auto_labeling: AutoLabelingSettings = setting(may_be_absent=True, default=AutoLabelingSettings())  # noqa: RUF009
 
     def validate(self, path: str) -> None:
         super().validate(path)
+        self._validate_auto_labeling(f"{path}.auto_labeling")
         task = self.task.ground_truth
         if self.label_attribute.endswith(RESERVED_LABEL_ATTRIBUTE_SUFFIX):
             raise invalid(f"{path}.label_attribute", self.label_attribute,
@@ -584,6 +622,21 @@ class LabelingSettings(_Settings):
         elif self.price_usd is not None:
             raise SettingsError(f"{path}.price_usd must be null for {policy.label()}: it is not paid per task "
                                 f"(PublicWorkforceTaskPrice), got {self.price_usd!r}")
+
+
+    def _validate_auto_labeling(self, path: str) -> None:
+        """With automated labeling on: the task type and region have its algorithm, and its values fit the
+        region (lambdas/auto_labeling.py). The dataset's size is checked when a job is planned."""
+        auto = self.auto_labeling
+        if not auto.enabled:
+            return
+        try:
+            auto_labeling.algorithm_specification_arn(self.region, self.task_type)
+        except auto_labeling.AutoLabelingError as error:
+            raise SettingsError(f"{path}.enabled = true: {error}") from None
+        problems = auto.options().problems(self.region, path=path)
+        if problems:
+            raise SettingsError("; ".join(problems))
 
 
 def price_to_usd(price_usd: str, *, key: str = "price_usd") -> dict[str, int]:
@@ -684,9 +737,15 @@ class TrainingSettings(_Settings):
     tuning: TuningSettings = setting()  # noqa: RUF009 (a field specifier, like dataclasses.field)
     topic_arn: str = setting(_TOPIC_ARN)
     kms_key_arn: str | None = setting(_KMS_KEY_ARN, default=None)
+    # Machine labels (automated labeling) below this confidence are left out of training; None keeps them all
+    # (the config's training.exclude_machine_labels_below; lambdas/relabel.LabelSourceFilter). Absent: None.
+    exclude_machine_labels_below: float | None = setting(minimum=0, maximum=1, may_be_absent=True, default=None)
 
     def validate(self, path: str) -> None:
         super().validate(path)
+        if self.exclude_machine_labels_below is not None and self.exclude_machine_labels_below <= 0:
+            raise invalid(f"{path}.exclude_machine_labels_below", self.exclude_machine_labels_below,
+                          "null or a confidence above 0 and at most 1")
         if self.spot and self.max_wait_seconds < self.max_runtime_seconds:
             raise SettingsError(f"{path}.max_wait_seconds = {self.max_wait_seconds} must be >= max_runtime_seconds = "
                                 f"{self.max_runtime_seconds} with managed spot training (SageMaker rejects it "
@@ -707,6 +766,22 @@ class TrainingSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EvaluationStart:
+    """MODEL_SETTINGS.evaluation: where and on what RegisterModel starts a new model's evaluation (the batch
+    transform over the validation split, lambdas/evaluation_job.py)."""
+
+    bucket: str = setting(_BUCKET)
+    prefix: str = setting(_PREFIX)
+    instance_type: str = setting(pattern=INSTANCE_TYPE_PATTERN,
+                                 allowed="a SageMaker instance type such as ml.m5.large")
+    # The data bucket's SSE-KMS key, or None (SSE-S3): the transform encrypts its output with it.
+    kms_key_arn: str | None = setting(_KMS_KEY_ARN, default=None)
+
+    def validate(self, path: str) -> None:
+        """Nothing across keys (the reader calls it on every settings object)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelSettings(_Settings):
     """What RegisterModel needs to create the model (and model package) of a finished job (register_model)."""
 
@@ -719,6 +794,9 @@ class ModelSettings(_Settings):
     package_group_name: str | None = setting(pattern=MODEL_PACKAGE_GROUP_PATTERN,
                                              allowed="a model package group name (1-63 letters, digits and '-')")
     topic_arn: str = setting(_TOPIC_ARN)
+    # null: evaluation.enabled is false, and RegisterModel registers the model package itself; otherwise the
+    # Evaluation function registers it once the evaluation has run (with its metrics).
+    evaluation: EvaluationStart | None = setting()  # noqa: RUF009 (a field specifier, like dataclasses.field)
 
     def validate(self, path: str) -> None:
         super().validate(path)
@@ -727,4 +805,100 @@ class ModelSettings(_Settings):
                                 "(register_package = true) needs the model package group's name")
 
 
-SETTINGS_CLASSES: tuple[type[_Settings], ...] = (LabelingSettings, TrainingSettings, ModelSettings)
+# --- EVALUATION_SETTINGS ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationSettings(_Settings):
+    """What the Evaluation function needs once a model's evaluation transform ended (evaluate_model): where the
+    evaluation lives, whether to register the model package, and the accuracy floor."""
+
+    VARIABLE: ClassVar[str] = EVALUATION_SETTINGS_VAR
+    WHAT: ClassVar[str] = "evaluation settings"
+    # The model package it registers carries the same tags as the model (register_model._tags).
+    ADDED_TAG_KEYS: ClassVar[tuple[str, ...]] = (TRAINING_JOB_TAG_KEY, TUNING_JOB_TAG_KEY)
+
+    bucket: str = setting(_BUCKET)
+    prefix: str = setting(_PREFIX)
+    register_package: bool = setting()
+    package_group_name: str | None = setting(pattern=MODEL_PACKAGE_GROUP_PATTERN,
+                                             allowed="a model package group name (1-63 letters, digits and '-')")
+    # A model whose accuracy on the validation split is below this is not approvable; null: no floor.
+    accuracy_floor: float | None = setting(minimum=0, maximum=1)
+    topic_arn: str = setting(_TOPIC_ARN)
+
+    def validate(self, path: str) -> None:
+        super().validate(path)
+        if self.register_package and self.package_group_name is None:
+            raise SettingsError(f"{path}.package_group_name = None is invalid: registering model packages "
+                                "(register_package = true) needs the model package group's name")
+
+
+
+# --- DEPLOYMENT_SETTINGS ---------------------------------------------------------------------------
+
+DEPLOYMENT_SETTINGS_VAR = "DEPLOYMENT_SETTINGS"
+# The Deployment function's rules (docs/deployment.md); stacks/config.py checks `workflow.endpoint` with them.
+ENDPOINT_MODES = ("serverless", "instance")
+# ProductionVariantServerlessConfig (botocore's model, API reference): MemorySizeInMB 1024-6144 in 1 GB
+# steps, MaxConcurrency 1-200.
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
+# The idle rule reads 1-minute metrics that CloudWatch may deliver a few minutes late: a window much shorter
+# than that could delete an endpoint in use. A day is plenty for "idle".
+IDLE_MINUTES_MIN = 10
+IDLE_MINUTES_MAX = 24 * 60
+# The tag the Deployment function adds to its model, endpoint config and endpoint: the version they serve.
+MODEL_PACKAGE_TAG_KEY = "model-package"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentSettings(_Settings):
+    """What the Deployment function needs to serve the approved model package version (lambdas/deployment.py).
+
+    Every name it creates starts with `<job_prefix>-` (the environment's), which its role's policy is
+    scoped to; the endpoint variant is serverless or one real-time instance (`mode`)."""
+
+    VARIABLE: ClassVar[str] = DEPLOYMENT_SETTINGS_VAR
+    WHAT: ClassVar[str] = "deployment settings"
+    ADDED_TAG_KEYS: ClassVar[tuple[str, ...]] = (MODEL_PACKAGE_TAG_KEY,)
+
+    package_group_name: str = setting(pattern=MODEL_PACKAGE_GROUP_PATTERN,
+                                      allowed="a model package group name (1-63 letters, digits and '-')")
+    topic_arn: str = setting(_TOPIC_ARN)
+    mode: str = setting(choices=ENDPOINT_MODES)
+    memory_mb: int = setting(minimum=SERVERLESS_MEMORY_SIZES[0], maximum=SERVERLESS_MEMORY_SIZES[-1])  # serverless
+    max_concurrency: int = setting(minimum=1, maximum=SERVERLESS_MAX_CONCURRENCY)  # serverless
+    instance_type: str = setting(pattern=INSTANCE_TYPE_PATTERN,  # instance
+                                 allowed="a SageMaker hosting instance type such as ml.m5.large")
+    # instance: delete the endpoint after this long without an invocation.
+    idle_minutes: int = setting(minimum=IDLE_MINUTES_MIN, maximum=IDLE_MINUTES_MAX)
+    # instance: the storage volume's key (the data bucket's); serverless takes no key.
+    kms_key_arn: str | None = setting(_KMS_KEY_ARN, default=None)
+
+    def validate(self, path: str) -> None:
+        super().validate(path)
+        if self.memory_mb not in SERVERLESS_MEMORY_SIZES:
+            raise invalid(f"{path}.memory_mb", self.memory_mb,
+                          "one of " + ", ".join(map(str, SERVERLESS_MEMORY_SIZES)))
+
+
+# --- PORTAL_URLS_SETTINGS --------------------------------------------------------------------------
+
+PORTAL_URLS_SETTINGS_VAR = "PORTAL_URLS_SETTINGS"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PortalUrlSettings(_Contract):
+    """The private workforce's portal-URL custom resource (lambdas/portal_urls.py): only where it runs.
+
+    Not a workflow step: no job prefix, role, tags or task type. What to update comes with each
+    CloudFormation request (its ResourceProperties)."""
+
+    VARIABLE: ClassVar[str] = PORTAL_URLS_SETTINGS_VAR
+    WHAT: ClassVar[str] = "portal URL settings"
+
+    region: str = setting(pattern=_REGION_PATTERN, allowed="an AWS region name such as us-east-1")
+
+SETTINGS_CLASSES: tuple[type[_Settings], ...] = (LabelingSettings, TrainingSettings, ModelSettings,
+                                                 EvaluationSettings, DeploymentSettings)

@@ -6,6 +6,12 @@ the job's output manifest from S3 as a stream, writes `train.manifest`, `validat
 `<prefix>/training/<labeling-job>/`, then starts a training job (or a
 hyperparameter tuning job when tuning is enabled) named after the labeling job.
 
+A relabel job (tagged `relabel-of`, lambdas/relabel_chain.py) is trained on its chain's merged
+manifest instead: the first job's output with each relabel job's labels merged in, later labels
+winning, one line per object, under the first job's label attribute (`relabel.merge_chain`), also
+written as `merged.manifest` next to the split. Machine labels below `exclude_machine_labels_below`
+are left out, and summary.json counts the human and machine labels used (lambdas/training_input.py).
+
 Idempotent: SageMaker may deliver the same event twice and Lambda retries async invocations.
 The job name is derived from the labeling job, so a second delivery finds the job already
 there (or gets "already exists" from SageMaker) and starts nothing.
@@ -21,16 +27,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import relabel
 from .aws_clients import client
 from .manifests import (
     DataLocation,
     ManifestSplit,
     iter_lines,
     parse_label_categories,
-    split_manifest,
     write_manifest,
 )
 from .naming import job_name_from_arn
+from .relabel_chain import ChainReader
 from .runtime import (
     alert_settings_error,
     alerting_failures,
@@ -44,6 +51,7 @@ from .runtime import (
     publish_alert,
 )
 from .settings import SettingsError
+from .training_input import MERGED_MANIFEST_FILE, chain_summary, split_with_label_sources
 from .training_request import (
     SETTINGS_VARIABLE,
     JobRequestPlan,
@@ -106,37 +114,54 @@ def _start(settings: TrainingSettings, labeling_job_name: str, result: dict[str,
     if _job_exists(sagemaker, job_name, tuning=tuning):
         return finish(LOGGER, result, "already_started", f"{job_key.replace('_', ' ')} exists")
 
+    description = sagemaker.describe_labeling_job(LabelingJobName=labeling_job_name)
     job = describe_labeling_job(sagemaker, settings.region, labeling_job_name, owner=settings.account,
-                                bucket=settings.bucket)
+                                bucket=settings.bucket, description=description)
     if not job.output_manifest_uri:
         return _manifest_unusable(settings, result, job_key, labeling_job_name,
                                   "SageMaker reports no output manifest (LabelingJobOutput.OutputDatasetS3Uri)")
+    reader = _chain_reader(settings, sagemaker, description)
     try:
-        body = open_object(settings.region, job.output_manifest_uri, _owner_of(settings, job.output_manifest_uri))
-    except ClientError as error:
-        code = error_code(error)
-        if code in MISSING_OBJECT_CODES:
-            problem = f"the output manifest {job.output_manifest_uri} does not exist ({code})"
-        elif code in MISSING_OR_DENIED_CODES:
-            problem = (f"the output manifest {job.output_manifest_uri} does not exist or cannot be read ({code}: S3 "
-                       "answers 403, not 404, for a missing key when the reader may not list the bucket)")
-        else:
-            raise
-        return _manifest_unusable(settings, result, job_key, labeling_job_name, problem)
-    split = split_manifest(
-        body_lines(body),
+        links = reader.chain(labeling_job_name)
+        merged = _merge(settings, reader, links) if links else None
+    except (relabel.RelabelError, _Unreadable) as error:
+        return _manifest_unusable(settings, result, job_key, labeling_job_name,
+                                  f"it relabels an earlier job, but its relabel chain cannot be merged: {error}")
+    chain: dict[str, Any] | None = None
+    lines: Iterable[bytes]
+    if merged is not None:
+        # Trained like the chain's first job: its label attribute, one line per object, later labels winning.
+        job = dataclasses.replace(job, label_attribute=reader.training_label_attribute(job.name, links))
+        merged_uri = f"s3://{settings.bucket}/{manifest_key(settings, job.name, MERGED_MANIFEST_FILE)}"
+        chain = chain_summary(links, merged, merged_uri)
+        result["relabel_chain"] = chain["jobs"]
+        lines = merged.lines
+    else:
+        try:
+            body = open_object(settings.region, job.output_manifest_uri,
+                               _owner_of(settings, job.output_manifest_uri))
+        except ClientError as error:
+            problem = _missing_problem(error, f"the output manifest {job.output_manifest_uri}")
+            return _manifest_unusable(settings, result, job_key, labeling_job_name, problem)
+        lines = body_lines(body)
+    split = split_with_label_sources(
+        lines,
         label_attribute=job.label_attribute,
         categories=job.categories,
         labeling_job_name=job.name,
         # Images only from the project's data prefix: the execution role reads no other place.
         location=DataLocation(settings.bucket, settings.prefix),
         validation_fraction=settings.validation_fraction,
+        exclude_machine_below=settings.exclude_machine_labels_below,
     )
+    if chain is not None:
+        split = dataclasses.replace(split, summary={**split.summary, "relabel_chain": chain})
     totals = split.summary["totals"]
     result["counts"] = {
         **totals,
         "dropped_by_reason": split.summary["dropped"],
         "classes_present": split.summary["classes_present"],
+        "label_sources": split.summary["label_sources"],
     }
     if totals["input_lines"] == 0:
         return _manifest_unusable(settings, result, job_key, labeling_job_name,
@@ -147,7 +172,8 @@ def _start(settings: TrainingSettings, labeling_job_name: str, result: dict[str,
                                                 label_ids=_label_ids(split.summary))
     refusal = "; ".join(plan.problems) if plan and plan.problems else None
     decision = "skipped" if reason else "refused" if refusal else "started"
-    _write_outputs(settings, job.name, _with_plan(split, plan), decision=decision, reason=reason or refusal)
+    _write_outputs(settings, job.name, _with_plan(split, plan), decision=decision, reason=reason or refusal,
+                   merged=None if merged is None else merged.lines)
 
     if reason:
         _alert(settings, f"Training not started for labeling job {job.name}", reason, split.summary)
@@ -212,12 +238,15 @@ def parse_event(event: Any) -> tuple[str, str]:
 
 
 def describe_labeling_job(
-    sagemaker: Any, region: str, name: str, *, owner: str | None = None, bucket: str | None = None
+    sagemaker: Any, region: str, name: str, *, owner: str | None = None, bucket: str | None = None,
+    description: Mapping[str, Any] | None = None,
 ) -> LabelingJob:
     """The labeling job's facts; `output_manifest_uri` is "" when SageMaker reports no output.
 
-    `owner` is sent as ExpectedBucketOwner when the category file is in `bucket` (the project's)."""
-    description = sagemaker.describe_labeling_job(LabelingJobName=name)
+    `owner` is sent as ExpectedBucketOwner when the category file is in `bucket` (the project's).
+    `description`: DescribeLabelingJob's answer when the caller has it already."""
+    if description is None:
+        description = sagemaker.describe_labeling_job(LabelingJobName=name)
     output_uri = (description.get("LabelingJobOutput") or {}).get("OutputDatasetS3Uri") or ""
     categories_uri = description.get("LabelCategoryConfigS3Uri")
     if not categories_uri:
@@ -264,6 +293,61 @@ def open_object(region: str, uri: str, owner: str | None) -> Any:
     return client("s3", region).get_object(**request)["Body"]
 
 
+# --- relabel chains ----------------------------------------------------------------------------
+
+
+class _Unreadable(Exception):
+    """A job or object of a relabel chain that does not exist or cannot be read (the message says which)."""
+
+
+def _missing_problem(error: ClientError, what: str) -> str:
+    """What a missing or unreadable object's error means; re-raises any other error (a retry may help)."""
+    code = error_code(error)
+    if code in MISSING_OBJECT_CODES:
+        return f"{what} does not exist ({code})"
+    if code in MISSING_OR_DENIED_CODES:
+        return (f"{what} does not exist or cannot be read ({code}: S3 answers 403, not 404, for a missing key "
+                "when the reader may not list the bucket)")
+    raise error
+
+
+def _chain_reader(settings: TrainingSettings, sagemaker: Any, description: Mapping[str, Any]) -> ChainReader:
+    """Reads a relabel chain with this function's grants: DescribeLabelingJob (our jobs) and GetObject of
+    `<prefix>/labeling/<job>/relabel.json` in the data bucket."""
+
+    def describe(name: str) -> Mapping[str, Any]:
+        try:
+            return dict(sagemaker.describe_labeling_job(LabelingJobName=name))
+        except ClientError as error:
+            if is_not_found_error(error.response):
+                raise _Unreadable(f"labeling job {name} does not exist") from None
+            raise
+
+    def read_object(key: str) -> bytes:
+        uri = f"s3://{settings.bucket}/{key}"
+        try:
+            return bytes(open_object(settings.region, uri, settings.account).read())
+        except ClientError as error:
+            raise _Unreadable(_missing_problem(error, uri)) from None
+
+    reader = ChainReader(settings.prefix, describe=describe, read_object=read_object)
+    reader.remember(description)
+    return reader
+
+
+def _merge(settings: TrainingSettings, reader: ChainReader, links: list[relabel.ChainLink]) -> relabel.MergedManifest:
+    """The chain's merged manifest (every job's output read in full: the merge keeps one line per object)."""
+
+    def output(name: str) -> list[bytes]:
+        uri = reader.output_uri(name)
+        try:
+            return list(read_lines(settings.region, uri, _owner_of(settings, uri)))
+        except ClientError as error:
+            raise _Unreadable(_missing_problem(error, f"the output manifest {uri}")) from None
+
+    return relabel.merge_chain(links, output)
+
+
 def _owner_of(settings: TrainingSettings, uri: str) -> str | None:
     """The account expected to own `uri`'s bucket: ours for the project bucket, unknown otherwise."""
     return settings.account if parse_s3_uri(uri)[0] == settings.bucket else None
@@ -295,9 +379,18 @@ def _job_exists(sagemaker: Any, name: str, *, tuning: bool) -> bool:
 
 
 def _write_outputs(
-    settings: TrainingSettings, name: str, split: ManifestSplit, *, decision: str, reason: str | None
+    settings: TrainingSettings, name: str, split: ManifestSplit, *, decision: str, reason: str | None,
+    merged: list[bytes] | None = None,
 ) -> None:
     s3 = client("s3", settings.region)
+    if merged is not None:
+        # A relabel chain's merged manifest: what the split read, for the record and for a later relabel.
+        with tempfile.TemporaryFile() as spool:
+            write_manifest(merged, spool)
+            spool.seek(0)
+            s3.put_object(Bucket=settings.bucket, ExpectedBucketOwner=settings.account,
+                          Key=manifest_key(settings, name, MERGED_MANIFEST_FILE), Body=spool,
+                          ContentType="application/jsonlines")
     for channel, lines in (("train", split.train), ("validation", split.validation)):
         # Through a temporary file: joining the lines in memory would hold the manifest twice.
         with tempfile.TemporaryFile() as spool:

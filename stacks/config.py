@@ -44,7 +44,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from lambdas import auto_labeling, deployment, job_rules, task_types, workforces
+from lambdas import auto_labeling, job_rules, task_types, workforces
 from lambdas import settings as contract
 from lambdas.task_types import TaskType
 from lambdas.workforces import WorkforceKind
@@ -63,7 +63,7 @@ MAX_TRAINING_RUNTIME_SECONDS = 28 * 24 * 60 * 60  # CreateTrainingJob limit
 # Tags the workflow adds besides workflow.tags: stacks/lambda_settings.py adds workflow-env to every function's
 # settings; each function adds its own (the settings classes' ADDED_TAG_KEYS, lambdas/settings.py).
 ADDED_TAG_KEYS = (contract.LabelingSettings.ADDED_TAG_KEYS, contract.TrainingSettings.ADDED_TAG_KEYS,
-                  contract.ModelSettings.ADDED_TAG_KEYS)
+                  contract.ModelSettings.ADDED_TAG_KEYS, contract.DeploymentSettings.ADDED_TAG_KEYS)
 # The retention periods CloudWatch Logs accepts, with the name of each in CDK's RetentionDays.
 LOG_RETENTION_PERIODS = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
@@ -574,13 +574,13 @@ class EndpointConfig(_Model):
 
     enabled: bool = False
     """Deploy a model package when it is approved, remove it when rejected (docs/deployment.md)."""
-    mode: _choice(deployment.MODES) = deployment.SERVERLESS
-    memory_mb: _choice(deployment.SERVERLESS_MEMORY_SIZES, "serverless: memory of the endpoint") = 2048
-    max_concurrency: _int(1, deployment.SERVERLESS_MAX_CONCURRENCY, note="serverless") = 2
+    mode: _choice(contract.ENDPOINT_MODES) = "serverless"
+    memory_mb: _choice(contract.SERVERLESS_MEMORY_SIZES, "serverless: memory of the endpoint") = 2048
+    max_concurrency: _int(1, contract.SERVERLESS_MAX_CONCURRENCY, note="serverless") = 2
     instance_type: _text(_INSTANCE_TYPE, allowed="a SageMaker instance type such as ml.m5.large") \
         = "ml.m5.large"
     """instance mode: the one real-time instance."""
-    idle_minutes: _int(deployment.IDLE_MINUTES_MIN, deployment.IDLE_MINUTES_MAX,
+    idle_minutes: _int(contract.IDLE_MINUTES_MIN, contract.IDLE_MINUTES_MAX,
                        note="instance mode: delete the endpoint after this long without an invocation") = 60
 
 

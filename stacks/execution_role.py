@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from lambdas import auto_labeling
 from stacks.nag import acknowledge_wildcard_resources
 
 # The public bucket and prefix the tutorial syncs its Caltech-101 sample images from.
@@ -145,6 +146,17 @@ class SageMakerExecutionRole(Construct):
             "*": "cloudwatch:PutMetricData has no resource-level permissions; limited to the "
                  "/aws/sagemaker/* namespaces by condition",
         })
+
+    def grant_auto_labeling(self, scope: Construct, *, volume_kms_key_arn: str | None) -> iam.Policy:
+        """What Ground Truth's automated data labeling needs of this role, exactly as documented
+        (lambdas/auto_labeling.execution_role_statements, docs/labeling-cost.md): the role may pass itself to
+        SageMaker for the training and inference jobs Ground Truth runs as it, and, with a volume key, create
+        grants on that key for AWS resources only. A policy of its own in `scope` (the Workflow stack, where
+        the labeling step is), attached to this role; nothing at all when automated labeling is off."""
+        statements = auto_labeling.execution_role_statements(role_arn=self.role.role_arn,
+                                                             volume_kms_key_arn=volume_kms_key_arn)
+        return iam.Policy(scope, "AutoLabeling", roles=[self.role],
+                          statements=[iam.PolicyStatement.from_json(statement) for statement in statements])
 
     def grant_pass_role(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let `grantee` pass this role to SageMaker, and to nothing else."""

@@ -77,14 +77,25 @@ class StartLabeling(Construct):
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=[bucket.arn_for_objects(f"{prefix}/labeling/*")],
             ),
+            # A job over a manifest the CLI uploaded (relabel): the manifest, and the earlier job's label
+            # categories and relabel.json, all frozen inputs under labeling/ (lambdas/start_labeling.py).
+            iam.PolicyStatement(
+                sid="ReadFrozenJobInputs",
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects(f"{prefix}/labeling/*")],
+            ),
         )
         if config.bucket.kms_key_arn:
             # SSE-KMS bucket: the frozen inputs are uploaded (multipart for a big manifest) with it.
             self.handler.add_to_policy(s3_data_key_statement(self, config.bucket.kms_key_arn))
         execution.grant_pass_role(self.handler.role)
+        if config.labeling.auto_labeling.enabled:
+            # Ground Truth runs its training and inference jobs as the execution role (docs/labeling-cost.md).
+            execution.grant_auto_labeling(self, volume_kms_key_arn=config.labeling.auto_labeling.volume_kms_key_arn)
         self.handler.acknowledge_wildcards({
             jobs: f"labeling jobs named with this workflow's prefix {job_prefix}-",
-            bucket.arn_for_objects(f"{prefix}/labeling/*"): "one folder of frozen inputs per labeling job",
+            bucket.arn_for_objects(f"{prefix}/labeling/*"): "one folder of frozen inputs per labeling job (written; "
+                                                             "read back for a job over an uploaded manifest)",
         })
         self.function = self.handler.function
         CfnOutput(Stack.of(self), "StartLabelingFunctionName", value=self.function.function_name,

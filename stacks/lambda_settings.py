@@ -15,22 +15,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas.settings import (
+    EVALUATION_SETTINGS_VAR,
     LABELING_SETTINGS_VAR,
     MODEL_SETTINGS_VAR,
     TRAINING_SETTINGS_VAR,
     WORKFLOW_ENV_TAG_KEY,
+    AutoLabelingSettings,
+    DeploymentSettings,
+    EvaluationSettings,
+    EvaluationStart,
     LabelingSettings,
     ModelSettings,
     ParameterRange,
+    PortalUrlSettings,
     TrainingSettings,
     TuningSettings,
 )
 from stacks.config import WorkflowConfig
 
 __all__ = [
-    "LABELING_SETTINGS_VAR", "MAX_ENVIRONMENT_BYTES", "MODEL_SETTINGS_VAR", "TOKEN_ALLOWANCE_BYTES",
-    "TRAINING_SETTINGS_VAR", "Deployment", "build_labeling_settings", "build_model_settings",
-    "build_training_settings", "labeling_settings", "model_settings", "settings_environment", "training_settings",
+    "EVALUATION_SETTINGS_VAR", "LABELING_SETTINGS_VAR", "MAX_ENVIRONMENT_BYTES", "MODEL_SETTINGS_VAR",
+    "TOKEN_ALLOWANCE_BYTES", "TRAINING_SETTINGS_VAR", "Deployment", "build_deployment_settings",
+    "build_evaluation_settings", "build_labeling_settings", "build_model_settings", "build_portal_url_settings",
+    "build_training_settings", "evaluation_settings", "labeling_settings", "model_settings", "settings_environment",
+    "training_settings",
 ]
 
 # "The total size of the set [of environment variables] does not exceed 4 KB" (Lambda quotas:
@@ -40,7 +48,7 @@ MAX_ENVIRONMENT_BYTES = 4096
 # part must leave this much room for them.
 TOKEN_ALLOWANCE_BYTES = 512
 
-Settings = LabelingSettings | TrainingSettings | ModelSettings
+Settings = LabelingSettings | TrainingSettings | ModelSettings | DeploymentSettings | EvaluationSettings
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,11 @@ def build_labeling_settings(config: WorkflowConfig, deployment: Deployment, *, w
         max_objects=labeling.max_objects,
         # SSE-KMS data bucket: Ground Truth encrypts its output with this key (OutputConfig.KmsKeyId).
         kms_key_arn=config.bucket.kms_key_arn,
+        auto_labeling=AutoLabelingSettings(
+            enabled=labeling.auto_labeling.enabled,
+            initial_model_arn=labeling.auto_labeling.initial_model_arn,
+            volume_kms_key_arn=labeling.auto_labeling.volume_kms_key_arn,
+        ),
     )
 
 
@@ -114,6 +127,7 @@ def build_training_settings(config: WorkflowConfig, deployment: Deployment, *, i
         topic_arn=topic_arn,
         # SSE-KMS data bucket: training encrypts its output (and, where allowed, its volume) with it.
         kms_key_arn=config.bucket.kms_key_arn,
+        exclude_machine_labels_below=training.exclude_machine_labels_below,
     )
 
 
@@ -126,7 +140,36 @@ def build_model_settings(config: WorkflowConfig, deployment: Deployment, *, imag
         register_package=config.model.register_package,
         package_group_name=package_group_name,
         topic_arn=topic_arn,
+        evaluation=_evaluation_start(config, deployment),
     )
+
+
+def _evaluation_start(config: WorkflowConfig, deployment: Deployment) -> EvaluationStart | None:
+    """MODEL_SETTINGS.evaluation: null when evaluation.enabled is false (RegisterModel then registers the package)."""
+    if not config.evaluation.enabled:
+        return None
+    return EvaluationStart(bucket=deployment.bucket, prefix=config.prefix,
+                           instance_type=config.evaluation.instance_type, kms_key_arn=config.bucket.kms_key_arn)
+
+
+def build_evaluation_settings(config: WorkflowConfig, deployment: Deployment, *, topic_arn: str,
+                              package_group_name: str | None) -> EvaluationSettings:
+    """The Evaluation function's EVALUATION_SETTINGS (stacks/evaluation.py; only with evaluation.enabled)."""
+    return EvaluationSettings(
+        **_common(config, deployment),
+        bucket=deployment.bucket,
+        prefix=config.prefix,
+        register_package=config.model.register_package,
+        package_group_name=package_group_name,
+        accuracy_floor=config.evaluation.accuracy_floor,
+        topic_arn=topic_arn,
+    )
+
+
+def evaluation_settings(config: WorkflowConfig, deployment: Deployment, *, topic_arn: str,
+                        package_group_name: str | None) -> dict[str, Any]:
+    return build_evaluation_settings(config, deployment, topic_arn=topic_arn,
+                                     package_group_name=package_group_name).to_mapping()
 
 
 def _common(config: WorkflowConfig, deployment: Deployment) -> dict[str, Any]:
@@ -172,3 +215,32 @@ def model_settings(config: WorkflowConfig, deployment: Deployment, *, image_uri:
                    package_group_name: str | None) -> dict[str, Any]:
     return build_model_settings(config, deployment, image_uri=image_uri, topic_arn=topic_arn,
                                 package_group_name=package_group_name).to_mapping()
+
+
+# --- The Deployment function and the portal-URL custom resource ---------------------------------------
+
+
+def build_deployment_settings(config: WorkflowConfig, deployment: Deployment, *, package_group_name: str,
+                              topic_arn: str) -> DeploymentSettings:
+    """The Deployment function's DEPLOYMENT_SETTINGS (stacks/endpoint.py; only when `endpoint.enabled`).
+
+    Names start with the environment's job prefix, so dev's and prod's endpoints never collide and each role
+    is scoped to its own. `role_arn` is the execution role SageMaker assumes to run the model."""
+    endpoint = config.endpoint
+    return DeploymentSettings(
+        **_common(config, deployment),
+        package_group_name=package_group_name,
+        topic_arn=topic_arn,
+        mode=endpoint.mode,
+        memory_mb=endpoint.memory_mb,
+        max_concurrency=endpoint.max_concurrency,
+        instance_type=endpoint.instance_type,
+        idle_minutes=endpoint.idle_minutes,
+        # SSE-KMS data bucket: a real-time instance's storage volume is encrypted with the same key.
+        kms_key_arn=config.bucket.kms_key_arn,
+    )
+
+
+def build_portal_url_settings(*, region: str) -> PortalUrlSettings:
+    """The portal-URL custom resource's PORTAL_URLS_SETTINGS (stacks/portal_urls.py)."""
+    return PortalUrlSettings(region=region)

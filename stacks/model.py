@@ -1,8 +1,9 @@
 """The model step: a training (or tuning) job of ours ended -> RegisterModel.
 
 EventBridge delivers our training and tuning state changes to RegisterModel, which creates the
-SageMaker model from a completed job's artifacts (and, when configured, a model package version
-awaiting approval) or alerts on a failed or stopped one (lambdas/register_model.py).
+SageMaker model from a completed job's artifacts and starts its evaluation (a batch transform of the
+validation split, stacks/evaluation.py), or, with evaluation off, registers a model package version
+awaiting approval when configured; it alerts on a failed or stopped job (lambdas/register_model.py).
 Asynchronous, with explicit retries and a dead-letter queue; idempotent through names derived
 from the training job.
 """
@@ -13,11 +14,13 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.alerts import Alerts
 from stacks.config import WorkflowConfig
+from stacks.data_key import s3_data_key_statement
 from stacks.execution_role import SageMakerExecutionRole
 from stacks.functions import WorkflowFunction
 from stacks.labeling import sagemaker_arn
@@ -39,13 +42,14 @@ class ModelRegistration(Construct):
         *,
         config: WorkflowConfig,
         deployment: Deployment,
+        bucket: s3.IBucket,
         image: AlgorithmImage,
         execution: SageMakerExecutionRole,
         alerts: Alerts,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id_)
-        job_prefix = config.labeling.job_prefix
+        job_prefix, prefix = config.labeling.job_prefix, config.prefix
         topic_arn = alerts.topic.topic_arn
 
         self.package_group_name: str | None = None
@@ -65,7 +69,9 @@ class ModelRegistration(Construct):
             settings_var=MODEL_SETTINGS_VAR,
             settings=model_settings(config, deployment, image_uri=image.uri, topic_arn=topic_arn,
                                     package_group_name=self.package_group_name),
-            timeout=Duration.minutes(1),  # a few describe/create calls
+            # A few describe/create calls; with evaluation, also reading the validation split (up to
+            # 20,000 lines) and writing two small objects.
+            timeout=Duration.minutes(2),
             memory_size=256,
             log_retention=log_retention,
             retry_attempts=RETRY_ATTEMPTS,
@@ -88,26 +94,34 @@ class ModelRegistration(Construct):
             tuning_jobs: f"tuning jobs named from our labeling jobs (prefix {job_prefix})",
             models: f"models named from our training jobs (prefix {job_prefix})",
         }
-        if self.package_group_name is not None:
-            # The model-package resource type is model-package/${ModelPackageName}; a version of a
-            # group is named by its group (ModelPackageName = group name) and its ARN adds
-            # /<version>: both forms, this group's only (docs/permissions-fixes.md). SageMaker ARNs
-            # carry names lowercased, and IAM compares ARNs case-sensitively.
-            group_name = self.package_group_name.lower()
-            package = sagemaker_arn(self, "model-package", group_name)
-            versions = sagemaker_arn(self, "model-package", f"{group_name}/*")
+        if config.evaluation.enabled:
+            # evaluation_job.start: read the split, write the transform's manifest and inputs.json,
+            # start the transform job (no role is passed: it runs as the model's execution role).
+            transform_jobs = sagemaker_arn(self, "transform-job", f"{job_prefix}-*")
+            splits = bucket.arn_for_objects(f"{prefix}/training/*")
+            evaluations = bucket.arn_for_objects(f"{prefix}/evaluation/*")
             self.register_model.add_to_policy(
-                iam.PolicyStatement(
-                    sid="RegisterModelPackageVersions",
-                    actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
-                    resources=[package, versions],
-                ),
-                # One Search finds the version a redelivered event already registered.
-                iam.PolicyStatement(sid="FindRegisteredVersion", actions=["sagemaker:Search"], resources=["*"]),
+                iam.PolicyStatement(sid="ReadValidationSplits", actions=["s3:GetObject"], resources=[splits]),
+                iam.PolicyStatement(sid="WriteEvaluationInputs", actions=["s3:PutObject"], resources=[evaluations]),
+                iam.PolicyStatement(sid="StartOurEvaluations",
+                                    actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
+                                    resources=[transform_jobs]),
+                # A redelivered event must not rewrite a started evaluation: evaluation_job.start looks first.
+                iam.PolicyStatement(sid="DescribeOurEvaluations", actions=["sagemaker:DescribeTransformJob"],
+                                    resources=[transform_jobs]),
             )
-            wildcard_reasons[versions] = "versions of this workflow's model package group"
-            wildcard_reasons["*"] = ("sagemaker:Search has no resource-level permissions; one call per "
-                                     "registration finds the version a redelivered event already made")
+            if config.bucket.kms_key_arn:
+                self.register_model.add_to_policy(s3_data_key_statement(self, config.bucket.kms_key_arn))
+            wildcard_reasons.update({
+                transform_jobs: f"evaluation transform jobs named from our training jobs (prefix {job_prefix})",
+                splits: "the validation split a training job read (one folder per labeling job)",
+                evaluations: "one folder per model evaluation",
+            })
+        elif self.package_group_name is not None:
+            # With evaluation the Evaluation function registers the package, with its metrics.
+            statements, reasons = model_package_statements(self, self.package_group_name)
+            self.register_model.add_to_policy(*statements)
+            wildcard_reasons.update(reasons)
         execution.grant_pass_role(self.register_model.role)
         self.register_model.acknowledge_wildcards(wildcard_reasons)
 
@@ -141,3 +155,29 @@ class ModelRegistration(Construct):
         CfnOutput(stack, "TuningEndedRuleName", value=self.tuning_state.rule_name)
         if self.package_group_name is not None:
             CfnOutput(stack, "ModelPackageGroupName", value=self.package_group_name)
+
+
+def model_package_statements(scope: Construct, group: str) -> tuple[list[iam.PolicyStatement], dict[str, str]]:
+    """Registering versions of the model package group `group`, and the IAM5 reasons of its wildcards.
+
+    The model-package resource type is model-package/${ModelPackageName}; a version of a group is
+    named by its group (ModelPackageName = group name) and its ARN adds /<version>: both forms, this
+    group's only (docs/permissions-fixes.md). SageMaker ARNs carry names lowercased, and IAM compares
+    ARNs case-sensitively."""
+    group_name = group.lower()
+    package = sagemaker_arn(scope, "model-package", group_name)
+    versions = sagemaker_arn(scope, "model-package", f"{group_name}/*")
+    statements = [
+        iam.PolicyStatement(
+            sid="RegisterModelPackageVersions",
+            actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+            resources=[package, versions],
+        ),
+        # One Search finds the version a redelivered event already registered.
+        iam.PolicyStatement(sid="FindRegisteredVersion", actions=["sagemaker:Search"], resources=["*"]),
+    ]
+    return statements, {
+        versions: "versions of this workflow's model package group",
+        "*": ("sagemaker:Search has no resource-level permissions; one call per registration finds the version a "
+              "redelivered event already made"),
+    }

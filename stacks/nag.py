@@ -136,16 +136,42 @@ def unused_acknowledgements(acks: Iterable[Ack], findings: Iterable[Finding]) ->
 # the statements that carry an acknowledged wildcard, as reviewed. A statement granting anything else
 # fails tests/infra/test_nag.py until someone rereads the reason and updates this table.
 REVIEWED_WILDCARD_ACTIONS: dict[str, list[list[str]]] = {
+    # Only with endpoint.enabled (stacks/endpoint.py); GetMetricStatistics only in instance mode.
+    "Endpoint/Deployment/Role/DefaultPolicy": [
+        ["cloudwatch:GetMetricStatistics"],
+        ["sagemaker:AddTags", "sagemaker:CreateEndpointConfig"],
+        ["sagemaker:AddTags", "sagemaker:CreateModel"],
+        ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
+        ["sagemaker:DeleteEndpointConfig", "sagemaker:DescribeEndpointConfig"],
+        ["sagemaker:DeleteModel", "sagemaker:DescribeModel"],
+        ["sagemaker:DescribeModelPackage"],
+        ["sagemaker:ListEndpointConfigs"],
+    ],
+    # Only with evaluation.enabled (stacks/evaluation.py); the package statements only with model.register_package.
+    "Evaluation/Evaluate/Role/DefaultPolicy": [
+        ["s3:GetObject"],
+        ["s3:PutObject"],
+        ["sagemaker:AddTags", "sagemaker:CreateModelPackage"],
+        ["sagemaker:DescribeModel"],
+        ["sagemaker:DescribeTransformJob"],
+        ["sagemaker:Search"],
+    ],
     "Labeling/StartLabeling/Role/DefaultPolicy": [
         ["s3:AbortMultipartUpload", "s3:PutObject"],
+        ["s3:GetObject"],
         ["sagemaker:AddTags", "sagemaker:CreateLabelingJob", "sagemaker:DescribeLabelingJob"],
     ],
     "Model/RegisterModel/Role/DefaultPolicy": [
+        # The evaluation's start (evaluation.enabled): the split read, its inputs written, the transform job.
+        ["s3:GetObject"],
+        ["s3:PutObject"],
         ["sagemaker:AddTags", "sagemaker:CreateModel"],
         ["sagemaker:AddTags", "sagemaker:CreateModelPackage"],
+        ["sagemaker:AddTags", "sagemaker:CreateTransformJob"],
         ["sagemaker:DescribeHyperParameterTuningJob"],
         ["sagemaker:DescribeModel"],
         ["sagemaker:DescribeTrainingJob"],
+        ["sagemaker:DescribeTransformJob"],
         ["sagemaker:Search"],
     ],
     "SageMakerExecution/Role/DefaultPolicy": [

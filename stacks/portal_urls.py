@@ -29,6 +29,7 @@ from constructs import Construct, IDependable
 
 from lambdas import portal_urls
 from stacks.functions import WorkflowFunction
+from stacks.lambda_settings import build_portal_url_settings
 from stacks.nag import acknowledge_wildcard_resources, skip_checkov
 
 RESOURCE_TYPE = "Custom::LabelingPortalUrls"
@@ -77,7 +78,7 @@ class PortalUrls(Construct):
             handler="lambdas.portal_urls.handler",
             description="Sets the private workforce app client's callback and sign-out URLs to the labeling portal",
             settings_var=portal_urls.SETTINGS_VARIABLE,
-            settings={"region": stack.region},
+            settings=build_portal_url_settings(region=stack.region).to_mapping(),
             timeout=TIMEOUT,
             memory_size=256,
             log_retention=log_retention,

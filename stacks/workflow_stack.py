@@ -11,6 +11,8 @@ from constructs import Construct
 from stacks.alerts import Alerts
 from stacks.config import WorkflowConfig
 from stacks.data_stack import DataStack, data_bucket_name
+from stacks.endpoint import EndpointDeployment
+from stacks.evaluation import ModelEvaluation
 from stacks.functions import retention_days
 from stacks.labeling import StartLabeling
 from stacks.lambda_settings import Deployment
@@ -60,10 +62,28 @@ class WorkflowStack(Stack):
         )
         self.model = ModelRegistration(
             self, "Model",
-            config=config, deployment=deployment, image=self.training.image,
+            config=config, deployment=deployment, bucket=bucket, image=self.training.image,
             execution=data.execution, alerts=self.alerts, log_retention=log_retention,
         )
         for label, function in (("StartLabeling", self.labeling.function),
                                 ("StartTraining", self.training.start_training.function),
                                 ("RegisterModel", self.model.register_model.function)):
             self.alerts.alarm_on_errors(label, function)
+        # Evaluate each new model (a batch transform of its validation split), unless evaluation.enabled is false.
+        self.evaluation: ModelEvaluation | None = None
+        if config.evaluation.enabled:
+            self.evaluation = ModelEvaluation(
+                self, "Evaluation",
+                config=config, deployment=deployment, bucket=bucket, alerts=self.alerts, log_retention=log_retention,
+                package_group_name=self.model.package_group_name,
+            )
+            self.alerts.alarm_on_errors("Evaluation", self.evaluation.function.function)
+        # Deploy on approval: nothing at all unless endpoint.enabled (the default is false).
+        self.endpoint: EndpointDeployment | None = None
+        if config.endpoint.enabled:
+            self.endpoint = EndpointDeployment(
+                self, "Endpoint",
+                config=config, deployment_values=deployment, execution=data.execution, alerts=self.alerts,
+                log_retention=log_retention,
+            )
+            self.alerts.alarm_on_errors("Deployment", self.endpoint.function.function)

@@ -52,6 +52,7 @@ DATA_LOCATIONS = (
     ("labeled-data/#lt;job#gt;/", "Ground Truth output"),
     ("training/#lt;job#gt;/", "train and validation manifests"),
     ("models/", "model artifacts"),
+    ("evaluation/#lt;job#gt;/", "model evaluations: batch transform input and output, metrics, report"),
 )
 
 

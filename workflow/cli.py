@@ -29,10 +29,12 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from lambdas import labeling_request, start_labeling
+from lambdas import deployment, evaluation_job, labeling_request, start_labeling
+from lambdas.relabel import threshold as relabel_threshold
 from lambdas.settings import LABELING_SETTINGS_VAR, SettingsError
 from stacks.config import CONTEXT_KEY, ConfigError
-from workflow import aws, local, outputs, plans, preflight, status
+from workflow import aws, estimates, local, outputs, plans, predict, predict_command, preflight, relabeling, status
+from workflow import evaluate as evaluation_cli
 from workflow.context import Project, build_context, load_project, parse_overrides, read_cdk_context
 from workflow.errors import EXIT_RUNTIME, EXIT_USAGE, CliError, UsageError
 
@@ -113,9 +115,10 @@ def invoke_start_labeling(lambda_client: Any, function: str, event: Mapping[str,
     return payload
 
 
-def run_start_labeling_locally(lambda_client: Any, function: str, event: Mapping[str, Any]) -> dict[str, Any]:
+def run_start_labeling_locally(lambda_client: Any, function: str, event: Mapping[str, Any], *,
+                               deployed: local.DeployedFunction | None = None) -> dict[str, Any]:
     """Run the StartLabeling handler in this process with the deployed function's settings."""
-    deployed = local.deployed_function(lambda_client, function)
+    deployed = deployed or local.deployed_function(lambda_client, function)
     if not deployed.variables.get(LABELING_SETTINGS_VAR):
         raise CliError(
             f"function {function} has no {LABELING_SETTINGS_VAR} environment variable: "
@@ -134,16 +137,35 @@ def cmd_start_labeling(run: Invocation) -> int:
     workflow_stack = run.stack("workflow")
     function = workflow_stack.require(outputs.START_LABELING_FUNCTION)
     event = start_labeling_event(args)
-    if args.local:
-        result = run_start_labeling_locally(run.client("lambda"), function, event)
-    else:
-        result = invoke_start_labeling(run.client("lambda", config=_INVOKE_CONFIG), function, event)
+    deployed = local.deployed_function(run.client("lambda"), function)
+    # The cost of the job about to start, planned with the deployed function's settings over the images
+    # listed now; a job StartLabeling would refuse or that exists already has none (StartLabeling says why).
+    settings = estimates.deployed_settings(deployed)
+    plan = estimates.plan_start(settings, s3=run.client("s3"),
+                                sagemaker=run.client("sagemaker") if args.name else None,
+                                job_name=args.name, images_prefix=args.prefix, max_objects=args.max_objects,
+                                now=datetime.now(UTC))
+    if plan is not None:
+        estimate = estimates.estimate_plan(plan, workforce=settings.workforce, region=settings.region,
+                                           task_type=settings.task_type)
+        print("\n".join(estimate.lines()), file=sys.stderr if args.json else sys.stdout, flush=True)
+        estimates.confirm(estimate, estimates.threshold(run.project().config), yes=args.yes,
+                          what="start the labeling job")
+    result = start_labeling_result(run, function, event, deployed=deployed)
     if args.json:
         print_json(result)
         return 0
     print("\n".join(describe_start_result(result, workteam_arn=workflow_stack.workteam_arn(),
                                           portal_url=workflow_stack.get(outputs.LABELING_PORTAL_URL))))
     return 0
+
+
+def start_labeling_result(run: Invocation, function: str, event: Mapping[str, Any], *,
+                          deployed: local.DeployedFunction) -> dict[str, Any]:
+    """StartLabeling's answer: invoked, or (`--local`) run in this process with the deployed settings."""
+    if run.args.local:
+        return run_start_labeling_locally(run.client("lambda"), function, event, deployed=deployed)
+    return invoke_start_labeling(run.client("lambda", config=_INVOKE_CONFIG), function, event)
 
 
 def describe_start_result(result: Mapping[str, Any], *, workteam_arn: str | None = None,
@@ -161,6 +183,9 @@ def describe_start_result(result: Mapping[str, Any], *, workteam_arn: str | None
     if result.get("created", True):
         shown = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in skipped.items()) or "none"
         lines.append(f"  skipped:  {shown}")
+    if result.get("relabel_of"):
+        lines.append(f"  relabels: {result['relabel_of']} (labels under {result.get('label_attribute', '?')}; when it "
+                     "completes, training uses the merged manifest)")
     lines.append(f"  console:  {result.get('console_url', '?')}")
     if workteam_arn:
         lines.append(f"  workteam: {workteam_arn}")
@@ -201,16 +226,20 @@ def cmd_plan_labeling(run: Invocation) -> int:
                                           now=datetime.now(UTC), max_objects=args.max_objects)
     except (labeling_request.LabelingRequestError, SettingsError) as error:
         raise UsageError(f"StartLabeling would refuse this: {error}") from error
+    estimate = estimates.estimate_plan(plan, workforce=project.config.workforce.type, region=project.region,
+                                       task_type=project.config.task_type)
     if args.json:
         for note in notes:
             warn(note)
+        print("\n".join(estimate.lines()), file=sys.stderr)
         print(plans.request_json(plan.request))
         return 0
-    print("\n".join(describe_labeling_plan(plan, listing, notes)))
+    print("\n".join(describe_labeling_plan(plan, listing, notes, estimate_lines=estimate.lines())))
     return 0
 
 
-def describe_labeling_plan(plan: Any, listing: plans.ImageListing, notes: Sequence[str]) -> list[str]:
+def describe_labeling_plan(plan: Any, listing: plans.ImageListing, notes: Sequence[str], *,
+                           estimate_lines: Sequence[str] = ()) -> list[str]:
     lines = [
         "Dry run of StartLabeling: nothing was written and no SageMaker call was made.",
         f"  job name:  {plan.job_name}",
@@ -231,10 +260,82 @@ def describe_labeling_plan(plan: Any, listing: plans.ImageListing, notes: Sequen
             lines.extend(f"      {line}" for line in preview.head)
             if preview.line_count > len(preview.head):
                 lines.append(f"      ... {preview.line_count - len(preview.head):,} more")
+    lines.extend(estimate_lines)
     lines.append("CreateLabelingJob request (`--json` prints it alone, for `aws sagemaker create-labeling-job "
                  "--cli-input-json`):")
     lines.append(plans.request_json(plan.request))
     return lines
+
+
+# --- relabel -----------------------------------------------------------------------------------
+
+
+def cmd_relabel(run: Invocation) -> int:
+    args = run.args
+    criteria = relabeling.criteria_from_options(args.below_confidence, args.failed)
+    workflow_stack = run.stack("workflow")
+    function = workflow_stack.require(outputs.START_LABELING_FUNCTION)
+    deployed = local.deployed_function(run.client("lambda"), function)
+    settings = estimates.deployed_settings(deployed)
+    s3 = run.client("s3")
+    plan = relabeling.plan_relabel(settings, sagemaker=run.client("sagemaker"), s3=s3, from_job=args.from_job,
+                                   criteria=criteria, job_name=args.name, max_objects=args.max_objects,
+                                   now=datetime.now(UTC))
+    out = sys.stderr if args.json else sys.stdout
+    print("\n".join(relabeling.describe_plan(plan, settings)), file=out, flush=True)
+    if plan.plan is None or args.dry_run or plan.estimate is None:
+        if args.json:
+            print_json({"started": False, "selected": plan.selection.counts.selected})
+        return 0
+    estimates.confirm(plan.estimate, estimates.threshold(run.project().config), yes=args.yes,
+                      what=f"start relabel job {plan.link.job_name}")
+    uri = relabeling.upload_manifest(s3, settings, plan)
+    print(f"Wrote {uri}", file=out, flush=True)
+    result = start_labeling_result(run, function, plan.event(max_objects=args.max_objects), deployed=deployed)
+    if args.json:
+        print_json(result)
+        return 0
+    print("\n".join(describe_start_result(result, workteam_arn=workflow_stack.workteam_arn(),
+                                          portal_url=workflow_stack.get(outputs.LABELING_PORTAL_URL))))
+    return 0
+
+
+def _confidence(text: str) -> str:
+    try:
+        return str(relabel_threshold(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_relabel_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "relabel",
+        help="relabel a completed job's doubtful objects with a chained job (low confidence, failed)",
+        description="Select the objects of a completed labeling job whose label's confidence is below a threshold "
+        "and/or that failed, show the plan and its cost, and start a chained job over them with a new label "
+        "attribute through the StartLabeling function. For a job that is itself a relabel job, the selection "
+        "reads its chain's merged manifest. When the new job completes, StartTraining trains on the merged "
+        "manifest (later labels win, one line per object). Reads with DescribeLabelingJob and GetObject, "
+        "writes the new job's input.manifest with PutObject, then invokes StartLabeling.",
+    )
+    _global_options(parser, suppress=True)
+    parser.add_argument("--from", dest="from_job", required=True, metavar="JOB",
+                        help="the completed labeling job (the job prefix is prepended if missing)")
+    parser.add_argument("--below-confidence", type=_confidence, metavar="T",
+                        help="select labels whose confidence is below T (0 < T <= 1), e.g. 0.7")
+    parser.add_argument("--failed", action="store_true", help="select objects that failed or have no label")
+    parser.add_argument("--name", help="the relabel job's name; the job prefix is prepended if missing (default: "
+                        "<job_prefix>-relabel-YYYYMMDD-HHMMSS)")
+    parser.add_argument("--max-objects", type=_positive_int, help="stop after this many objects are labeled")
+    parser.add_argument("--yes", action="store_true",
+                        help="start without asking, even above workflow.labeling.confirm_above_usd (for scripts)")
+    parser.add_argument("--dry-run", action="store_true", help="show the plan and its cost; write and start nothing")
+    parser.add_argument("--local", action="store_true",
+                        help="run the StartLabeling code in this process with the deployed function's settings "
+                        "(the local emulator), as start-labeling --local does")
+    parser.add_argument("--json", action="store_true",
+                        help="print StartLabeling's result as JSON; the plan and the estimate go to stderr")
+    parser.set_defaults(handler=cmd_relabel)
 
 
 # --- plan-training ---------------------------------------------------------------------------
@@ -280,15 +381,122 @@ def cmd_status(run: Invocation) -> int:
         tuning_enabled=project.config.tuning.enabled,
         job_name=run.args.job,
     )
+    report.evaluation = evaluation_status(run, report)
     try:
         team = status.team_status(run.client, run.stack("workflow").get(outputs.LABELING_WORKTEAM_ARN))
     except CliError as error:  # the jobs' status stands on its own; say why the team is not shown
         team = status.TeamStatus("unknown", notes=[str(error)])
+    endpoint = endpoint_status(run)
     if run.args.json:
-        print_json({**report.as_dict(), "team": dataclasses.asdict(team)})
+        print_json({**report.as_dict(), "team": dataclasses.asdict(team),
+                    **({"endpoint": dataclasses.asdict(endpoint)} if endpoint else {})})
     else:
-        print("\n".join([*status.describe(report, prog=PROG), *team.lines()]))
+        print("\n".join([*status.describe(report, prog=PROG), *team.lines(), *(endpoint.lines() if endpoint else [])]))
     return 0
+
+
+def evaluation_status(run: Invocation, report: status.StatusReport) -> status.StepStatus | None:
+    """The evaluation step of `status`, only when the config evaluates models (evaluation.enabled). The data
+    stack and the metrics are read only once the evaluation completed."""
+    project = run.project()
+    if not project.config.evaluation.enabled:
+        return None
+
+    def fetch_metrics(job: str) -> tuple[dict[str, Any], str]:
+        location = evaluation_job.EvaluationLocation(run.stack("data").require(outputs.BUCKET_NAME),
+                                                     project.config.prefix, job)
+        found = evaluation_cli.Found(job, location)
+        metrics = evaluation_cli.read_metrics(run.client("s3"), run.client("sagemaker"), found,
+                                              account=evaluation_account(run))
+        return metrics, location.uri(evaluation_job.REPORT_FILE)
+
+    return status.evaluation_step(run.client("sagemaker"), report.model, fetch_metrics=fetch_metrics)
+
+
+def evaluation_account(run: Invocation) -> str:
+    """The account the data bucket must belong to (ExpectedBucketOwner on its reads): the caller's."""
+    return str(run.client("sts").get_caller_identity()["Account"])
+
+
+# --- evaluate --------------------------------------------------------------------------------
+
+
+def cmd_evaluate(run: Invocation) -> int:
+    args, project = run.args, run.project()
+    bucket = run.stack("data").require(outputs.BUCKET_NAME)
+    return evaluation_cli.run(
+        sagemaker=run.client("sagemaker"), s3=run.client("s3"),
+        presigner=run.client("s3", config=evaluation_cli.PRESIGN_CONFIG), bucket=bucket,
+        prefix=project.config.prefix, account=evaluation_account(run),
+        job_prefix=project.config.labeling.job_prefix, tuning_enabled=project.config.tuning.enabled,
+        job_name=args.job, open_report=args.open, output=Path(args.output) if args.output else None,
+        as_json=args.json, out=print)
+
+
+def _add_evaluate_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="a model's evaluation: accuracy, per-class precision/recall/F1, and the report (--open)",
+        description="Print the evaluation of the model trained from a labeling job (default: the newest): its "
+        "accuracy on the validation split, the training job's own validation figure, precision, recall and F1 "
+        "per class, and where report.html and metrics.json are in S3. With --open, write the report to a local "
+        "file (its image links signed now with your credentials) and open it in the browser. Read-only: "
+        "DescribeLabelingJob/TrainingJob/Model/TransformJob and GetObject.",
+    )
+    _global_options(parser, suppress=True)
+    parser.add_argument("--job", metavar="NAME",
+                        help="a labeling job (default: the newest with the job prefix), or a training job's name")
+    parser.add_argument("--open", action="store_true", help="write the report to a local file and open it")
+    parser.add_argument("--output", metavar="FILE",
+                        help="--open: where to write the report (default: ./evaluation-<job>.html)")
+    parser.add_argument("--json", action="store_true", help="print metrics.json and the locations as JSON")
+    parser.set_defaults(handler=cmd_evaluate)
+
+
+def endpoint_status(run: Invocation) -> status.EndpointStatus | None:
+    """The endpoint's line in `status`, only when the config deploys on approval (its name is derived from the
+    job prefix, like the Deployment function's)."""
+    config = run.project().config
+    if not config.endpoint.enabled:
+        return None
+    return status.endpoint_status(run.client("sagemaker"), deployment.endpoint_name_for(config.labeling.job_prefix))
+
+
+# --- predict ---------------------------------------------------------------------------------
+
+
+def cmd_predict(run: Invocation) -> int:
+    project = run.project()
+    return predict_command.run(predict_command.request_from_args(run.args), config=project.config,
+                               region=project.region, client=run.client, stack=run.stack, out=sys.stdout,
+                               err=sys.stderr)
+
+
+def _add_predict_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "predict",
+        help="classify images with the deployed endpoint (or a one-off batch transform)",
+        description="Check each image (JPEG or PNG by its bytes, within the payload limit) before anything is "
+        "sent, then print the top classes with names and probabilities: from the endpoint an approved model "
+        "package was deployed to (the Workflow stack's EndpointName output, or --endpoint), or with --batch "
+        "from a one-off batch transform job with the newest model (planned first; it starts only when "
+        "confirmed). Class names: the training job's label-map.json, or --labels.",
+    )
+    _global_options(parser, suppress=True)
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="local .jpg/.jpeg/.png files")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--endpoint", metavar="NAME", help="the endpoint to invoke (default: the stack's)")
+    where.add_argument("--batch", action="store_true",
+                       help="no endpoint: plan a one-off batch transform with the newest model and, when confirmed, "
+                       "upload the images and start it (billed while it runs)")
+    parser.add_argument("--top-k", type=_positive_int, default=predict.DEFAULT_TOP_K, metavar="K",
+                        help=f"how many classes to print per image (default {predict.DEFAULT_TOP_K})")
+    parser.add_argument("--labels", metavar="FILE", help="a label map (label-map.json) to name the classes with")
+    parser.add_argument("--yes", action="store_true", help="--batch: start the job without asking")
+    parser.add_argument("--wait", action="store_true",
+                        help="--batch: follow the job until it ends and print the answers")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON (the rest goes to stderr)")
+    parser.set_defaults(handler=cmd_predict)
 
 
 # --- preflight -------------------------------------------------------------------------------
@@ -356,8 +564,10 @@ def build_parser() -> argparse.ArgumentParser:
     start = commands.add_parser(
         "start-labeling",
         help="start a labeling job (invokes the deployed StartLabeling Lambda)",
-        description="Invoke the deployed StartLabeling Lambda synchronously and print the job it started: "
-        "name, ARN, object count, skipped objects and the console link. Idempotent per --name.",
+        description="Print the job's cost estimate (planned with the deployed function's settings over the images "
+        "listed now; above workflow.labeling.confirm_above_usd it asks first), then invoke the deployed "
+        "StartLabeling Lambda synchronously and print the job it started: name, ARN, object count, skipped "
+        "objects and the console link. Idempotent per --name.",
     )
     _global_options(start, suppress=True)
     start.add_argument("--name", help="job name; the job prefix is prepended if missing (default: "
@@ -370,7 +580,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "the deployed function's LABELING_SETTINGS (read with lambda:GetFunctionConfiguration). "
                        "For the local emulator (`make demo`), which stores functions but cannot run them; S3 and "
                        "SageMaker calls then use your credentials, not the function's role")
-    start.add_argument("--json", action="store_true", help="print the Lambda's result as JSON")
+    start.add_argument("--yes", action="store_true",
+                       help="start without asking, even when the cost estimate is above "
+                       "workflow.labeling.confirm_above_usd (for scripts; without a terminal and without --yes, "
+                       "such a job is refused)")
+    start.add_argument("--json", action="store_true",
+                       help="print the Lambda's result as JSON; the cost estimate goes to stderr")
     start.set_defaults(handler=cmd_start_labeling)
 
     plan_labeling = commands.add_parser(
@@ -435,6 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _global_options(preflight_parser, suppress=True)
     preflight_parser.set_defaults(handler=cmd_preflight)
+    _add_predict_parser(commands)
+    _add_relabel_parser(commands)
+    _add_evaluate_parser(commands)
     return parser
 
 

@@ -20,11 +20,14 @@ NOTEBOOK_NAME = "NotebookName"
 START_LABELING_FUNCTION = "StartLabelingFunctionName"
 START_TRAINING_FUNCTION = "StartTrainingFunctionName"
 REGISTER_MODEL_FUNCTION = "RegisterModelFunctionName"
+EVALUATION_FUNCTION = "EvaluationFunctionName"  # only with evaluation.enabled (stacks/evaluation.py)
 ALERTS_TOPIC_ARN = "AlertsTopicArn"
 DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
 LABELING_WORKTEAM_ARN = "LabelingWorkteamArn"
 LABELING_PORTAL_URL = "LabelingPortalUrl"  # private workforce only
 MODEL_PACKAGE_GROUP_NAME = "ModelPackageGroupName"  # only when models are registered
+ENDPOINT_NAME = "EndpointName"  # only with endpoint.enabled (stacks/endpoint.py)
+DEPLOYMENT_FUNCTION = "DeploymentFunctionName"  # only with endpoint.enabled
 
 # A stack in these states has no (or no usable) outputs.
 _UNUSABLE_SUFFIXES = ("_FAILED", "ROLLBACK_COMPLETE", "DELETE_IN_PROGRESS", "DELETE_COMPLETE")

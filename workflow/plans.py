@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas import labeling_request as lr
-from lambdas import manifests, workforces
+from lambdas import manifests, training_input, workforces
 from lambdas import training_request as tr
 from lambdas.settings import LabelingSettings, SettingsError, TrainingSettings
 from lambdas.workforces import WorkteamSource
@@ -384,13 +384,16 @@ def plan_training(
     if not labeling_job_name.startswith(settings.job_prefix):
         notes.append(f"labeling job {labeling_job_name} lacks the job prefix {settings.job_prefix!r}: the deployed "
                      "StartTraining would ignore it")
-    split = manifests.split_manifest(
+    # As StartTraining splits: machine labels below training.exclude_machine_labels_below left out, label
+    # sources counted (lambdas/training_input.py).
+    split = training_input.split_with_label_sources(
         lines,
         label_attribute=label_attribute,
         categories=categories,
         labeling_job_name=labeling_job_name,
         location=manifests.DataLocation(settings.bucket, settings.prefix),
         validation_fraction=settings.validation_fraction,
+        exclude_machine_below=settings.exclude_machine_labels_below,
     )
     if elsewhere := split.summary["dropped"]["source_ref_other_bucket"]:
         notes.append(f"{elsewhere} line(s) name images outside bucket {settings.bucket}, the bucket this dry run "
@@ -450,6 +453,11 @@ def describe_training_plan(plan: TrainingPlan) -> list[str]:
     )
     dropped = {reason: n for reason, n in summary["dropped"].items() if n}
     lines.append("  dropped:      " + (", ".join(f"{n} {r.replace('_', ' ')}" for r, n in dropped.items()) or "none"))
+    sources = summary["label_sources"]
+    excluded = (f"; {sources['machine_excluded']:,} machine labels below {sources['exclude_machine_labels_below']} "
+                "left out" if sources["exclude_machine_labels_below"] is not None else "")
+    lines.append(f"  labels used:  {sources['human']:,} human, {sources['machine']:,} machine (automated data "
+                 f"labeling), {sources['unknown_source']:,} of unknown source{excluded}")
     if plan.notes:
         lines.append("Placeholders and assumptions of this dry run:")
         lines.extend(f"  - {note}" for note in plan.notes)

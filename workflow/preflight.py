@@ -85,20 +85,24 @@ EXECUTION_ROLE = "execution"
 START_LABELING = "StartLabeling"
 START_TRAINING = "StartTraining"
 REGISTER_MODEL = "RegisterModel"
+EVALUATION = "Evaluation"  # only with evaluation.enabled: checked when the stack has its output
 FUNCTION_OUTPUTS: Mapping[str, str] = {
     START_LABELING: outputs.START_LABELING_FUNCTION,
     START_TRAINING: outputs.START_TRAINING_FUNCTION,
     REGISTER_MODEL: outputs.REGISTER_MODEL_FUNCTION,
+    EVALUATION: outputs.EVALUATION_FUNCTION,
 }
 
 # EventBridge rule outputs of the Workflow stack (stacks/training.py) and the function each targets.
 LABELING_COMPLETED_RULE = "LabelingCompletedRuleName"
 TRAINING_ENDED_RULE = "TrainingEndedRuleName"
 TUNING_ENDED_RULE = "TuningEndedRuleName"
+TRANSFORM_ENDED_RULE = "TransformEndedRuleName"  # only with evaluation.enabled (stacks/evaluation.py)
 RULE_TARGETS: Mapping[str, str] = {
     LABELING_COMPLETED_RULE: outputs.START_TRAINING_FUNCTION,
     TRAINING_ENDED_RULE: outputs.REGISTER_MODEL_FUNCTION,
     TUNING_ENDED_RULE: outputs.REGISTER_MODEL_FUNCTION,
+    TRANSFORM_ENDED_RULE: outputs.EVALUATION_FUNCTION,
 }
 
 DATA_OUTPUTS = (outputs.BUCKET_NAME, outputs.EXECUTION_ROLE_ARN)
@@ -292,6 +296,14 @@ def permission_table(deployment: Deployment) -> dict[str, tuple[Call, ...]]:
                "let training create and read its log group") for action in ("logs:CreateLogGroup",
                                                                               "logs:DescribeLogStreams")),
     ]
+    auto = config.labeling.auto_labeling
+    if auto.enabled:  # docs/labeling-cost.md, "Automated data labeling": Ground Truth runs jobs as this role
+        execution.append(Call("iam:PassRole", deployment.execution_role_arn, "let Ground Truth run automated "
+                              "labeling's training and inference jobs as this role",
+                              (ContextValue("iam:PassedToService", (PASSED_TO_SAGEMAKER,)),)))
+        if auto.volume_kms_key_arn:
+            execution.append(Call("kms:CreateGrant", auto.volume_kms_key_arn, "encrypt automated labeling's "
+                                  "instance volumes", (ContextValue("kms:GrantIsForAWSResource", ("true",)),)))
     if deployment.notebook_name:
         notebook = sagemaker("notebook-instance", deployment.notebook_name)
         execution += [
@@ -302,10 +314,12 @@ def permission_table(deployment: Deployment) -> dict[str, tuple[Call, ...]]:
     start_labeling = [
         Call("s3:ListBucket", bucket_arn, "list the images to label", list_prefix(f"{prefix}/images/")),
         Call("s3:PutObject", obj("labeling", job, "input.manifest"), "freeze the job inputs"),
+        Call("s3:GetObject", obj("labeling", job, "input.manifest"),
+             "read a relabel job's uploaded manifest and the earlier job's label categories"),
         *(Call(action, labeling_job, "start the labeling job (idempotent per name)")
           for action in ("sagemaker:DescribeLabelingJob", "sagemaker:CreateLabelingJob", "sagemaker:AddTags")),
         pass_role,
-        *((Call("kms:GenerateDataKey", key, "write SSE-KMS objects"),) if key else ()),
+        *(Call(action, key, "read and write SSE-KMS objects") for action in KEY_ACTIONS if key),
     ]
     if config.tuning.enabled:
         job_kind, job_arn = "HyperParameterTuningJob", sagemaker("hyper-parameter-tuning-job", tuning)
@@ -334,21 +348,80 @@ def permission_table(deployment: Deployment) -> dict[str, tuple[Call, ...]]:
         pass_role,
         *alerts,
     ]
-    if config.model.register_package:
-        group = config.model_package_group_name
-        register.append(Call("sagemaker:CreateModelPackage", f"arn:{p}:sagemaker:{region}:{account}:model-package/"
-                             f"{group}/1", "register a model package version"))
+    package = Call("sagemaker:CreateModelPackage", f"arn:{p}:sagemaker:{region}:{account}:model-package/"
+                   f"{config.model_package_group_name}/1", "register a model package version")
     table = {EXECUTION_ROLE: execution, START_LABELING: start_labeling, START_TRAINING: start_training,
              REGISTER_MODEL: register}
+    if config.evaluation.enabled:
+        evaluation_calls(table, deployment, names, package=package)
+    elif config.model.register_package:
+        register.append(package)
     for role, log_group in deployment.function_log_groups.items():
+        if role not in table:
+            continue
         stream = f"arn:{p}:logs:{region}:{account}:log-group:{log_group}:log-stream:2026/01/01/[$LATEST]0"
         table[role] += [Call(action, stream, "let the Lambda service write the function's logs")
                         for action in ("logs:CreateLogStream", "logs:PutLogEvents")]
     if deployment.dead_letter_queue_arn:
-        for role in (START_TRAINING, REGISTER_MODEL):  # invoked asynchronously by EventBridge
+        for role in (START_TRAINING, REGISTER_MODEL, EVALUATION):  # invoked asynchronously by EventBridge
+            if role not in table:
+                continue
             table[role].append(Call("sqs:SendMessage", deployment.dead_letter_queue_arn,
                                     "let the Lambda service keep a failed event in the dead-letter queue"))
     return {role: tuple(calls) for role, calls in table.items()}
+
+
+def evaluation_calls(table: dict[str, list[Call]], deployment: Deployment, names: Mapping[str, str], *,
+                     package: Call) -> None:
+    """The model's evaluation (evaluation.enabled): RegisterModel starts the batch transform, SageMaker runs it
+    as the execution role, the Evaluation function reads its outputs and registers the package."""
+    config, p, region, account = deployment.config, deployment.partition, deployment.region, deployment.account
+    prefix, job, model = config.prefix, names["labeling"], names["model"]
+    bucket_arn = f"arn:{p}:s3:::{deployment.bucket}"
+    # The evaluation's transform job is named like the model (lambdas/evaluation_job.py).
+    transform = f"arn:{p}:sagemaker:{region}:{account}:transform-job/{model.lower()}"
+    folder = f"{bucket_arn}/{prefix}/evaluation/{model}"
+    split = f"{bucket_arn}/{prefix}/training/{job}/validation.manifest"
+    key = config.bucket.kms_key_arn
+    keys = [Call(action, key, "read and write SSE-KMS objects") for action in KEY_ACTIONS if key]
+    alerts = [Call("sns:Publish", deployment.topic_arn, "publish alerts when an evaluation fails or a model is "
+                   "below the accuracy floor")] if deployment.topic_arn else []
+    stream = f"arn:{p}:logs:{region}:{account}:log-group:/aws/sagemaker/TransformJobs:log-stream:{model}/i-0"
+    table[EXECUTION_ROLE] += [
+        Call("s3:GetObject", f"{folder}/transform-input.manifest", "let the evaluation's transform read its manifest"),
+        Call("s3:PutObject", f"{folder}/predictions/{prefix}/images/example.jpg.out",
+             "let the evaluation's transform write its predictions"),
+        Call("logs:CreateLogStream", stream, "let the evaluation's transform write its logs"),
+        Call("logs:PutLogEvents", stream, "let the evaluation's transform write its logs"),
+        Call("cloudwatch:PutMetricData", "*", "let the evaluation's transform publish its metrics",
+             (ContextValue("cloudwatch:namespace", ("/aws/sagemaker/TransformJobs",)),)),
+    ]
+    table[REGISTER_MODEL] += [
+        Call("s3:GetObject", split, "read the validation split the model is evaluated on"),
+        Call("s3:PutObject", f"{folder}/inputs.json", "write the evaluation's manifest and inputs"),
+        *(Call(action, transform, "start the evaluation's transform job unless it exists")
+          for action in ("sagemaker:DescribeTransformJob", "sagemaker:CreateTransformJob", "sagemaker:AddTags")),
+        *keys,
+    ]
+    evaluation = [
+        Call("sagemaker:DescribeTransformJob", transform, "read the ended evaluation transform job"),
+        Call("s3:ListBucket", bucket_arn, "list the transform's predictions",
+             (ContextValue("s3:prefix", (f"{prefix}/evaluation/{model}/predictions/",)),)),
+        Call("s3:GetObject", f"{folder}/predictions/{prefix}/images/example.jpg.out", "read the predictions"),
+        Call("s3:GetObject", split, "read the validation split's labels"),
+        Call("s3:GetObject", f"{bucket_arn}/{prefix}/images/example.jpg", "sign the report's image links"),
+        Call("s3:PutObject", f"{folder}/metrics.json", "write metrics.json and report.html"),
+        *alerts,
+        *keys,
+    ]
+    if config.model.register_package:
+        evaluation += [
+            Call("sagemaker:DescribeModel", f"arn:{p}:sagemaker:{region}:{account}:model/{model.lower()}",
+                 "register the evaluated model's image and artifact"),
+            package,
+            Call("sagemaker:Search", "*", "find the version a redelivered event already registered"),
+        ]
+    table[EVALUATION] = evaluation
 
 
 def queue_arn(queue_url: str, partition: str = "aws") -> str:
@@ -581,7 +654,9 @@ class Preflight:
         if key:
             yield f"KMS key {key}", self.check_key_state
             yield f"KMS key {key}", self.check_key_policy
-        for role in (EXECUTION_ROLE, START_LABELING, START_TRAINING, REGISTER_MODEL):
+        for role in (EXECUTION_ROLE, START_LABELING, START_TRAINING, REGISTER_MODEL, EVALUATION):
+            if role == EVALUATION and not self.output("workflow", outputs.EVALUATION_FUNCTION):
+                continue  # evaluation.enabled is false for this deployment
             yield f"{role} role", lambda role=role: self.check_role(role)
         for rule in RULE_TARGETS:
             yield f"rule {self.output('workflow', rule) or rule}", lambda rule=rule: self.check_rule(rule)
@@ -883,7 +958,7 @@ class Preflight:
             yield failed(subject, "does not exist", DEPLOY)
             return
         # Again: role_arn() has just read the function's log group, which the table includes.
-        calls = [call for call in permission_table(self.deployment() or deployment)[role]
+        calls = [call for call in permission_table(self.deployment() or deployment).get(role, ())
                  if not (call.action.startswith("kms:") and self.key_grantees and arn in self.key_grantees)]
         why = {(call.action, call.resource): call.why for call in calls}
         found: list[Denial] = []

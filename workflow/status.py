@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas import register_model, training_request
+from lambdas import evaluation_job, register_model, training_request
 from workflow.aws import describe_or_none, is_not_found
 from workflow.errors import CliError
 
@@ -73,10 +73,14 @@ class StatusReport:
     counters: dict[str, int]
     training: StepStatus
     model: StepStatus
+    evaluation: StepStatus | None = None  # None: evaluation.enabled is false (`evaluation_step`)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"labeling": {**asdict(self.labeling), "counters": self.counters},
-                "training": asdict(self.training), "model": asdict(self.model)}
+        steps = {"labeling": {**asdict(self.labeling), "counters": self.counters},
+                 "training": asdict(self.training), "model": asdict(self.model)}
+        if self.evaluation is not None:
+            steps["evaluation"] = asdict(self.evaluation)
+        return steps
 
 
 def newest_labeling_job(sagemaker: Any, job_prefix: str) -> str | None:
@@ -212,6 +216,11 @@ def describe(report: StatusReport, *, prog: str = "python -m workflow") -> list[
     else:
         lines.append(f"Model {model.name}: {model.status}")
         lines.extend(_detail_lines(model.details))
+    evaluation = report.evaluation
+    if evaluation is not None:
+        head = f"Evaluation {evaluation.name}" if evaluation.name else "Evaluation"
+        lines.append(f"{head}: {evaluation.status or NOT_STARTED}")
+        lines.extend(_detail_lines(evaluation.details))
     if labeling.status not in FINISHED:
         lines.append(f"Run `{prog} status {labeling.name}` again to follow it.")
     return lines
@@ -302,3 +311,93 @@ def _group_users(cognito: Any, pool: str, group: str) -> list[dict[str, Any]]:
         if not page.get("NextToken"):
             return users
         kwargs["NextToken"] = page["NextToken"]
+
+
+# --- the endpoint (only with endpoint.enabled) ----------------------------------------------------------
+
+
+@dataclass
+class EndpointStatus:
+    """The endpoint an approved model package version is deployed to: name, status, mode, what it serves."""
+
+    name: str
+    status: str | None = None  # None: not deployed (nothing approved yet, rejected, or deleted when idle)
+    mode: str | None = None  # "serverless 2048 MB, max concurrency 2" or "instance ml.m5.large x 1"
+    config: str | None = None
+    failure_reason: str | None = None
+
+    def lines(self) -> list[str]:
+        if self.status is None:
+            return [f"Endpoint {self.name}: not deployed (approving a model package version deploys it; a real-time "
+                    "endpoint is also deleted after its idle minutes, and approving again brings it back)"]
+        lines = [f"Endpoint {self.name}: {self.status}" + (f" ({self.mode})" if self.mode else "")]
+        if self.config:
+            lines.append(f"  endpoint config: {self.config}")
+        if self.failure_reason:
+            lines.append(f"  failure reason: {self.failure_reason}")
+        return lines
+
+
+def endpoint_status(sagemaker: Any, name: str) -> EndpointStatus:
+    """DescribeEndpoint of `name` (the Deployment function's `<job_prefix>-endpoint`), summarised; a real-time
+    endpoint's instance type is its config's (DescribeEndpoint reports only the instance count)."""
+    described = describe_or_none(sagemaker.describe_endpoint, EndpointName=name)
+    if described is None:
+        return EndpointStatus(name)
+    config_name = described.get("EndpointConfigName")
+    config = None
+    if config_name and not _serverless(described):
+        config = describe_or_none(sagemaker.describe_endpoint_config, EndpointConfigName=config_name)
+    return EndpointStatus(name, status=described.get("EndpointStatus"), mode=endpoint_mode(described, config),
+                          config=config_name, failure_reason=described.get("FailureReason"))
+
+
+def _serverless(described: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    variants = described.get("ProductionVariants") or [{}]
+    return variants[0].get("CurrentServerlessConfig") or variants[0].get("DesiredServerlessConfig")
+
+
+def endpoint_mode(described: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> str | None:
+    """Serverless (memory, concurrency) or real-time (instance type from the config, instance count)."""
+    variants = described.get("ProductionVariants") or []
+    configured = ((config or {}).get("ProductionVariants") or [{}])[0]
+    # While the endpoint is being created it may report no variants yet: the config says what it will be.
+    serverless = _serverless(described) or configured.get("ServerlessConfig")
+    if serverless:
+        return (f"serverless {serverless.get('MemorySizeInMB')} MB, max concurrency "
+                f"{serverless.get('MaxConcurrency')}")
+    instance = configured.get("InstanceType") or "real-time"
+    count = variants[0].get("CurrentInstanceCount", configured.get("InitialInstanceCount", "?")) if variants else "?"
+    return f"instance {instance} x {count}"
+
+
+# --- the evaluation (only with evaluation.enabled) -------------------------------------------------------
+
+
+def evaluation_step(sagemaker: Any, model: StepStatus, *,
+                    fetch_metrics: Callable[[str], tuple[Mapping[str, Any], str]]) -> StepStatus:
+    """The evaluation RegisterModel starts for the model: its transform job (named like the model) and, once
+    it completed, the accuracy and the report's location from `fetch_metrics(job)` -> (metrics.json, report
+    URI), called only then; what it raises (no metrics yet, an unreadable stack) becomes a detail line."""
+    if model.status is None or not model.name:
+        return StepStatus("evaluation", None)
+    name = evaluation_job.transform_job_name(model.name)
+    job = describe_or_none(sagemaker.describe_transform_job, TransformJobName=name)
+    if job is None:
+        return StepStatus("evaluation", name)
+    details = _drop_empty({
+        "failure_reason": job.get("FailureReason"),
+        "instance": (job.get("TransformResources") or {}).get("InstanceType"),
+        "created": _time(job.get("CreationTime")),
+    })
+    if job.get("TransformJobStatus") == "Completed":
+        try:
+            metrics, report = fetch_metrics(name)
+            counts = metrics["counts"]
+            details["accuracy"] = (f"{metrics['accuracy'] * 100:.1f}% ({counts['correct']}/{counts['evaluated']} "
+                                   "validation objects)")
+            details["report"] = report
+        except (CliError, ClientError, ValueError, KeyError, TypeError) as error:
+            details["metrics"] = (f"not readable ({error}): the Evaluation function writes them when the transform "
+                                  "job ends; its alerts say why if not")
+    return StepStatus("evaluation", name, str(job.get("TransformJobStatus")), details)

@@ -38,6 +38,23 @@ CONFIGURATIONS: dict[str, tuple[dict[str, Any], bool]] = {
         "workflow.bucket.name": "team-ml-data",
         "workflow.bucket.adopt_existing": True,
     }, True),
+    # Deploy on approval (stacks/endpoint.py): serverless, and one real-time instance with the idle rule and
+    # an SSE-KMS data bucket (the instance's volume key).
+    "endpoint": ({
+        "workflow.model.register_package": True,
+        "workflow.endpoint.enabled": True,
+    }, True),
+    "endpoint-instance-kms": ({
+        "workflow.model.register_package": True,
+        "workflow.endpoint.enabled": True,
+        "workflow.endpoint.mode": "instance",
+        "workflow.bucket.kms_key_arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555",
+    }, True),
+    # Evaluation off (stacks/evaluation.py absent): RegisterModel registers the model package itself.
+    "no-evaluation-package": ({
+        "workflow.evaluation.enabled": False,
+        "workflow.model.register_package": True,
+    }, True),
 }
 
 

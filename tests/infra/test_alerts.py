@@ -11,7 +11,7 @@ from stacks.app import build_app
 from stacks.config import ConfigError
 from tests.infra.synth import ACCOUNT, REGION, context_for, render, synthesize
 
-FUNCTIONS = ("StartLabeling", "StartTraining", "RegisterModel")
+FUNCTIONS = ("StartLabeling", "StartTraining", "RegisterModel", "Evaluation")  # Evaluation: evaluation.enabled
 
 
 def resources(config: str, kind: str) -> dict[str, dict[str, Any]]:
@@ -46,7 +46,7 @@ def test_dead_letter_queue_alarm_notifies_the_topic(config: str) -> None:
 
 def test_each_function_has_an_errors_alarm_that_notifies_the_topic() -> None:
     functions = {name: r for name, r in resources("explicit-env", "AWS::Lambda::Function").items()
-                 if any(name.startswith(part) for part in ("Labeling", "Training", "Model"))}
+                 if any(name.startswith(part) for part in ("Labeling", "Training", "Model", "Evaluation"))}
     found = alarms("explicit-env")
     errors = {name: alarm for name, alarm in found.items() if alarm.get("MetricName") == "Errors"}
     assert sorted(errors) == sorted(f"dev-Workflow-{function}Errors" for function in FUNCTIONS)

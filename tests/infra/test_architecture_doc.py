@@ -54,7 +54,8 @@ def test_every_rule_target_and_failure_destination_is_an_edge() -> None:
     edges = {(edge.source, edge.target) for edge in graph.edges.values()}
     ids = {node.id: node for node in graph.nodes.values()}
     rules = [node_id for node_id in ids if "Rule " in ids[node_id].label]
-    assert len(rules) == 4
+    # Labeling failed, labeling completed, training ended, tuning ended, evaluation transform ended.
+    assert len(rules) == 5
     for rule in rules:
         targets = [target for source, target in edges if source == rule]
         assert any("Function" in target or "Topic" in target for target in targets), rule

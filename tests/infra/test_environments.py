@@ -86,11 +86,14 @@ def rule_prefixes(template: dict[str, Any]) -> list[str]:
 
 
 def job_names(configuration: str) -> list[str]:
-    """A labeling job of the environment, as an ARN and as a name (training jobs are named after it)."""
+    """A labeling job of the environment, as an ARN and as a name (training jobs are named after it), and
+    where its model's evaluation transform writes (the evaluation rule matches that output path too)."""
     config = load_config({**CDK_JSON_CONTEXT, **_OVERRIDES[configuration]},
                          default_account=ACCOUNT, default_region=REGION)
     name = f"{config.labeling.job_prefix}-20261202-120000"
-    return [f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/{name}", name]
+    bucket = config.bucket.name or config.default_bucket_name(ACCOUNT, REGION)
+    return [f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/{name}", name,
+            f"s3://{bucket}/{config.prefix}/evaluation/{name}/predictions/"]
 
 
 _OVERRIDES = {"explicit-env": {}, "prod": {"env": "prod", "workflow.alerts.email": "ml-team@example.com"}}
@@ -108,6 +111,10 @@ def test_no_rule_of_one_environment_matches_the_others_jobs(mine: str, theirs: s
 
 def test_rule_prefixes_end_at_the_dash_so_a_longer_prefix_does_not_match() -> None:
     for prefix in (p for t in synthesize("explicit-env").values() for p in rule_prefixes(t)):
+        if prefix.startswith("s3://"):  # the evaluation rule's output path: it ends at a folder
+            assert prefix == f"s3://sagemaker-{REGION}-{ACCOUNT}/ground-truth-demo/evaluation/", prefix
+            assert not f"s3://sagemaker-{REGION}-{ACCOUNT}/ground-truth-demo/evaluation2/x/".startswith(prefix)
+            continue
         assert prefix.endswith("gt-demo-"), prefix
         assert not f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/gt-demo2-20261202-120000".startswith(prefix)
         assert not "gt-demo2-20261202-120000".startswith(prefix)

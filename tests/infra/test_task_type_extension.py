@@ -346,7 +346,7 @@ def test_the_model_package_declares_the_algorithms_inference_types(registered: T
         "region": REGION, "account": ACCOUNT, "job_prefix": "gt-demo", "task_type": TEXT,
         "role_arn": f"arn:aws:iam::{ACCOUNT}:role/Exec", "image_uri": BLAZINGTEXT_IMAGES[REGION],
         "register_package": True, "package_group_name": "gt-demo-models",
-        "topic_arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts", "tags": {}}))
+        "topic_arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts", "tags": {}, "evaluation": None}))
     request = register_model.build_model_package_request(
         settings, training_job_name="gt-demo-1", tuning_job_name=None,
         model_data_url=f"s3://sagemaker-{REGION}-{ACCOUNT}/ground-truth-demo/models/gt-demo-1/output/model.tar.gz")

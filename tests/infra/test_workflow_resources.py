@@ -133,8 +133,10 @@ def test_training_roles_are_scoped_to_our_prefix() -> None:
     register = {s.get("Sid"): s for s in role_statements("explicit-env", "RegisterModel")}
     assert register["CreateOurModels"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo-*"
     assert "RegisterModelPackageVersions" not in register
+    # prod registers model packages: after the evaluation, so as the Evaluation function (evaluation.enabled).
     prod = {s.get("Sid"): s for s in role_statements("prod", "RegisterModel")}
-    assert "RegisterModelPackageVersions" in prod  # prod registers model packages
+    assert "RegisterModelPackageVersions" not in prod
+    assert "RegisterModelPackageVersions" in {s.get("Sid") for s in role_statements("prod", "EvaluationEvaluate")}
     assert resources("prod", "AWS::SageMaker::ModelPackageGroup")
 
 
@@ -160,23 +162,28 @@ def test_register_model_is_granted_exactly_the_calls_it_makes() -> None:
         "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/gt-demo-*"}
     assert "sagemaker:Search" not in _granted(list(register.values()))  # no package group in dev
 
-    prod = {s.get("Sid"): s for s in role_statements("prod", "RegisterModel")}
-    versions = prod["RegisterModelPackageVersions"]
-    assert sorted(versions["Action"]) == ["sagemaker:AddTags", "sagemaker:CreateModelPackage"]
-    assert versions["Resource"] == [
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/prod-models",
-        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/prod-models/*",
-    ]
-    assert prod["FindRegisteredVersion"] == {
-        "Sid": "FindRegisteredVersion", "Effect": "Allow", "Action": "sagemaker:Search", "Resource": "*"}
-    # O(1) registration: nothing lists or describes the group's versions any more.
-    assert not _granted(list(prod.values())) & {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"}
+    # Whoever registers (RegisterModel with evaluation off, the Evaluation function with it on) gets the same two
+    # statements, on its environment's group only.
+    for config, role, group in (("no-evaluation-package", "RegisterModel", "dev-models"),
+                                ("prod", "EvaluationEvaluate", "prod-models")):
+        registering = {s.get("Sid"): s for s in role_statements(config, role)}
+        versions = registering["RegisterModelPackageVersions"]
+        assert sorted(versions["Action"]) == ["sagemaker:AddTags", "sagemaker:CreateModelPackage"]
+        assert versions["Resource"] == [
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}",
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/*",
+        ]
+        assert registering["FindRegisteredVersion"] == {
+            "Sid": "FindRegisteredVersion", "Effect": "Allow", "Action": "sagemaker:Search", "Resource": "*"}
+        # O(1) registration: nothing lists or describes the group's versions any more.
+        assert not _granted(list(registering.values())) & {"sagemaker:ListModelPackages",
+                                                            "sagemaker:DescribeModelPackage"}
 
 
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 
 
-@pytest.mark.parametrize("function_name", ["StartLabeling", "StartTraining"])
+@pytest.mark.parametrize("function_name", ["StartLabeling", "StartTraining", "RegisterModel", "EvaluationEvaluate"])
 def test_functions_that_touch_objects_may_use_the_bucket_key_through_s3_only(function_name: str) -> None:
     by_sid = {s.get("Sid"): s for s in role_statements("vpc-kms", function_name)}
     assert by_sid["DataBucketKeyViaS3"] == {
@@ -187,8 +194,12 @@ def test_functions_that_touch_objects_may_use_the_bucket_key_through_s3_only(fun
     assert "DataBucketKeyViaS3" not in {s.get("Sid") for s in role_statements("explicit-env", function_name)}
 
 
-def test_register_model_touches_no_objects_and_gets_no_key() -> None:
-    assert not any(a.startswith("kms:") for a in _granted(role_statements("vpc-kms", "RegisterModel")))
+def test_register_model_touches_objects_only_to_start_the_evaluation() -> None:
+    """With evaluation off it reads and writes nothing (CreateModel reads the artifact as the execution role)."""
+    granted = _granted(role_statements("no-evaluation-package", "RegisterModel"))
+    assert not any(a.startswith(("kms:", "s3:")) for a in granted)
+    assert {a for a in _granted(role_statements("vpc-kms", "RegisterModel")) if a.startswith("s3:")} == {
+        "s3:GetObject", "s3:PutObject"}
 
 
 def test_settings_carry_the_bucket_key_to_the_requests() -> None:

@@ -22,7 +22,7 @@ import pytest
 from demo.images import PNG_SIGNATURE, class_image
 from lambdas.evaluation import metrics_json
 from lambdas.evaluation_report import render_report
-from tests.unit.test_evaluation import EXPECTED_MATRIX, LABELS
+from tests.unit.test_evaluation import EXPECTED_MATRIX
 from tests.unit.test_evaluation_report import COUNTS, Page, table_metrics
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -77,17 +77,25 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_the_rendered_dom_shows_the_numbers_of_metrics_json(report: dict[str, Any], tmp_path: Path) -> None:
     metrics = json.loads((report["folder"] / "metrics.json").read_text())
     dom = chromium(tmp_path, "--dump-dom", report["url"])
-    page = Page(dom)
+    assert_report_shows(dom, metrics)
+    assert metrics["confusion_matrix"] == EXPECTED_MATRIX
 
+
+def assert_report_shows(dom: str, metrics: dict[str, Any]) -> None:
+    """The DOM Chromium built shows metrics.json's numbers: every confusion matrix cell, each class's
+    precision, recall, F1 (bar, bar label, table cell) and support, the accuracy, and the worst mistakes.
+    (tests/integration/test_demo.py checks the demo's report with it too.)"""
+    page = Page(dom)
+    labels = metrics["labels"]
     cells = page.find("g", **{"class": "cm-cell"})
-    assert len(cells) == len(LABELS) ** 2
-    shown = [[None] * len(LABELS) for _ in LABELS]
+    assert len(cells) == len(labels) ** 2
+    shown: list[list[int | None]] = [[None] * len(labels) for _ in labels]
     for cell in cells:
         true, predicted = int(cell["attrs"]["data-true"]), int(cell["attrs"]["data-pred"])
         text = [element["text"] for element in page.find("text") if element["parent"] is cell]
         assert text == [cell["attrs"]["data-value"]], (true, predicted)
         shown[true][predicted] = int(text[0])
-    assert shown == metrics["confusion_matrix"] == EXPECTED_MATRIX
+    assert shown == metrics["confusion_matrix"]
 
     for entry in metrics["classes"]:
         for metric in ("precision", "recall", "f1"):
@@ -113,7 +121,12 @@ def test_the_rendered_dom_shows_the_numbers_of_metrics_json(report: dict[str, An
 
 def test_the_screenshot_is_a_full_page_png(report: dict[str, Any], tmp_path: Path) -> None:
     target = Path(os.environ.get("EVALUATION_SCREENSHOT") or tmp_path / "report.png")
-    chromium(tmp_path, f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--screenshot={target}", report["url"])
+    assert_screenshot(tmp_path, report["url"], target)
+
+
+def assert_screenshot(tmp_path: Path, url: str, target: Path) -> None:
+    """A full-window PNG of the page at `url`, written to `target`, that is not blank."""
+    chromium(tmp_path, f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--screenshot={target}", url)
     data = target.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
     width, height = struct.unpack(">II", data[16:24])  # IHDR, the first chunk

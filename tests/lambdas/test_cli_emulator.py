@@ -138,6 +138,9 @@ def test_labeling_to_model_through_the_cli(
     # start-labeling --local: the handler runs here with the deployed function's settings.
     code, out, err = run(capsys, deployed.argv("start-labeling", "--local", "--name", "cars-1"))
     assert code == 0, err
+    # First the cost of the 5 images: 5 x 0.08 USD Ground Truth fee + 5 x 3 workers x 0.012 USD.
+    assert out.startswith("Estimated labeling cost: 0.58 USD for 5 objects\n")
+    out = out[out.index("Started labeling job"):]
     assert out.splitlines()[:5] == [
         f"Started labeling job {job} (Initializing)",
         f"  ARN:      arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/{job}",

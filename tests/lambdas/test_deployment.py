@@ -18,9 +18,11 @@ from botocore.validate import validate_parameters
 
 from demo.emulator import Emulator
 from lambdas import aws_clients, deployment
+from lambdas import settings as contract
 from lambdas.deployment import (
     DEPLOY,
     IGNORE,
+    REFUSE,
     REMOVE,
     Call,
     ConfigInfo,
@@ -60,16 +62,17 @@ NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 SETTINGS: dict[str, Any] = {
     "region": REGION,
     "account": ACCOUNT,
-    "name_prefix": "gt-demo",
-    "package_group_name": GROUP,
+    "job_prefix": "gt-demo",
     "role_arn": ROLE,
+    "tags": {"project": "ground-truth-demo"},
+    "task_type": "image-classification",
+    "package_group_name": GROUP,
     "topic_arn": TOPIC,
     "mode": "serverless",
     "memory_mb": 2048,
     "max_concurrency": 2,
     "instance_type": "ml.m5.large",
     "idle_minutes": 60,
-    "tags": {"project": "ground-truth-demo"},
 }
 
 
@@ -171,8 +174,9 @@ def test_settings_parse_the_stack_shape() -> None:
     assert dict(parsed.tags) == {"project": "ground-truth-demo"}
 
 
-@pytest.mark.parametrize("key", ["region", "account", "name_prefix", "package_group_name", "role_arn", "topic_arn",
-                                 "mode", "memory_mb", "max_concurrency", "instance_type", "idle_minutes"])
+@pytest.mark.parametrize("key", ["region", "account", "job_prefix", "package_group_name", "role_arn", "topic_arn",
+                                 "mode", "memory_mb", "max_concurrency", "instance_type", "idle_minutes", "tags",
+                                 "task_type"])
 def test_missing_settings_are_named(key: str) -> None:
     data = copy.deepcopy(SETTINGS)
     del data[key]
@@ -189,12 +193,14 @@ def test_missing_settings_are_named(key: str) -> None:
         ({"max_concurrency": 0}, r"max_concurrency = 0 is invalid"),
         ({"max_concurrency": 201}, r"max_concurrency = 201 is invalid: expected an integer from 1 to 200"),
         ({"instance_type": "m5.large"}, r"instance_type = 'm5.large' is invalid"),
-        ({"idle_minutes": 5}, r"idle_minutes = 5 is invalid: expected an integer >= 10"),
+        ({"idle_minutes": 5}, r"idle_minutes = 5 is invalid: expected an integer from 10 to 1440"),
         ({"idle_minutes": 1441}, r"idle_minutes = 1441 is invalid"),
-        ({"name_prefix": "x" * 30}, r"name_prefix = 'x{30}' is invalid: expected 1-29"),
-        ({"name_prefix": "gt_demo"}, r"name_prefix = 'gt_demo' is invalid"),
+        ({"job_prefix": "x" * 24}, r"job_prefix = 'x{24}' is invalid: expected 1-23"),
+        ({"job_prefix": "gt_demo"}, r"job_prefix = 'gt_demo' is invalid"),
         ({"kms_key_arn": "alias/mine"}, r"kms_key_arn = 'alias/mine' is invalid"),
-        ({"tags": {"a": 1}}, r"tags = \{'a': 1\} is invalid"),
+        ({"tags": {"a": 1}}, r"tags\.a = 1 is invalid"),
+        ({"tags": {f"t{i}": "v" for i in range(50)}}, r"tags has 50 tags; with the model-package tag"),
+        ({"surprise": 1}, r"DEPLOYMENT_SETTINGS has unknown key\(s\) surprise"),
     ],
 )
 def test_bad_settings_are_named(changes: dict[str, Any], expected: str) -> None:
@@ -230,11 +236,12 @@ def test_a_changed_variant_is_a_new_config_name() -> None:
 
 
 def test_the_longest_prefix_and_version_still_fit_whole() -> None:
-    """29 characters of prefix, a 9-digit version and the longest variant: no name is cut, so
+    """The longest job prefix, a 9-digit version and the longest variant: no name is cut, so
     every name starts with `<prefix>-` (what IAM policies scope to)."""
-    prefix = "p" * 29
-    for s in (settings(name_prefix=prefix, memory_mb=6144, max_concurrency=200),
-              settings(name_prefix=prefix, mode="instance", instance_type="ml.p6e-gb200.36xlarge")):
+    assert contract.MAX_JOB_PREFIX_LENGTH <= deployment.NAME_PREFIX_MAX
+    prefix = "p" * contract.MAX_JOB_PREFIX_LENGTH
+    for s in (settings(job_prefix=prefix, memory_mb=6144, max_concurrency=200),
+              settings(job_prefix=prefix, mode="instance", instance_type="ml.p6e-gb200.36xlarge")):
         names = [endpoint_name(s), model_name(s, 999_999_999), endpoint_config_name(s, 999_999_999)]
         for name in names:
             assert len(name) <= 63 and name.startswith(prefix + "-"), name
@@ -741,7 +748,7 @@ def emulated(_no_real_aws: None, emulator: Emulator, monkeypatch: pytest.MonkeyP
     sagemaker.create_model_package_group(ModelPackageGroupName=group)
     prefix = f"dep-{suffix}"
     monkeypatch.setenv("DEPLOYMENT_SETTINGS", json.dumps({
-        **SETTINGS, "name_prefix": prefix, "package_group_name": group, "topic_arn": topic}))
+        **SETTINGS, "job_prefix": prefix, "package_group_name": group, "topic_arn": topic}))
     return {"sagemaker": sagemaker, "group": group, "prefix": prefix}
 
 
@@ -764,6 +771,13 @@ def set_approval(sagemaker: Any, arn: str, approval: str) -> dict[str, Any]:
                        "ModelApprovalStatus": approval, "ModelPackageStatus": "Completed"}}
 
 
+def named_with(sagemaker: Any, operation: str, key: str, name_key: str, prefix: str) -> list[str]:
+    """The names starting with `<prefix>-` in a listing (every page). The emulator is shared by the whole test
+    session and ignores NameContains, so the filter is ours: other tests' models must not count here."""
+    pages = sagemaker.get_paginator(operation).paginate(NameContains=prefix)
+    return sorted(item[name_key] for page in pages for item in page[key] if item[name_key].startswith(f"{prefix}-"))
+
+
 def test_emulator_approve_repeat_reject_and_approve_another(emulated: dict[str, Any]) -> None:
     """The emulator has no UpdateEndpoint (nor DeleteModelPackage): moving the endpoint between
     versions is covered by the stubbed flows above, against botocore's model."""
@@ -781,9 +795,9 @@ def test_emulator_approve_repeat_reject_and_approve_another(emulated: dict[str, 
     assert handler(set_approval(sagemaker, second, "PendingManualApproval"), None)["decision"] == "ignored"
 
     assert handler(set_approval(sagemaker, first, "Rejected"), None)["decision"] == "removed"
-    assert sagemaker.list_endpoints(NameContains=prefix)["Endpoints"] == []
-    assert sagemaker.list_endpoint_configs(NameContains=prefix)["EndpointConfigs"] == []
-    assert sagemaker.list_models(NameContains=prefix)["Models"] == []
+    assert named_with(sagemaker, "list_endpoints", "Endpoints", "EndpointName", prefix) == []
+    assert named_with(sagemaker, "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", prefix) == []
+    assert named_with(sagemaker, "list_models", "Models", "ModelName", prefix) == []
 
     assert handler(set_approval(sagemaker, second, "Approved"), None)["calls"] == ["CreateEndpoint"]
     assert sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == \
@@ -791,3 +805,109 @@ def test_emulator_approve_repeat_reject_and_approve_another(emulated: dict[str, 
     in_service = {"detail-type": "SageMaker Endpoint State Change",
                   "detail": {"EndpointName": endpoint, "EndpointStatus": "IN_SERVICE"}}
     assert handler(in_service, None)["decision"] == "unchanged"  # nothing older to retire
+
+
+# --- the accuracy floor: a version the evaluation marked not approvable is never deployed -------------
+
+
+def below_floor(version: int) -> dict[str, Any]:
+    """A version the Evaluation function evaluated at 0.62 against a floor of 0.8 (its CustomerMetadataProperties)."""
+    described = described_package(version, "Approved")
+    described["CustomerMetadataProperties"] = {"training-job": "gt-demo-1", "approvable": "false",
+                                               "evaluation-accuracy": "0.62", "accuracy-floor": "0.8"}
+    return described
+
+
+def test_an_approved_version_below_the_floor_is_refused_naming_accuracy_and_floor() -> None:
+    decision = decide(settings(), parse_package_event(package_event(3)), below_floor(3))
+    assert decision.action == REFUSE
+    assert "accuracy 0.62 is below the accuracy floor 0.8" in decision.reason
+    # Marked approvable (or never evaluated): deployed as before.
+    approvable = {**below_floor(3), "CustomerMetadataProperties": {"approvable": "true", "evaluation-accuracy": "0.9"}}
+    assert decide(settings(), parse_package_event(package_event(3)), approvable).action == DEPLOY
+    assert decide(settings(), parse_package_event(package_event(3)), described_package(3, "Approved")).action == DEPLOY
+    # Without the figures, the refusal stands and says they are unknown.
+    bare = {**below_floor(3), "CustomerMetadataProperties": {"approvable": "False"}}
+    assert "accuracy unknown is below the accuracy floor unknown" in decide(
+        settings(), parse_package_event(package_event(3)), bare).reason
+
+
+def test_a_refused_version_alerts_and_changes_nothing(stubbed: Stubbed) -> None:
+    """No endpoint call at all: the endpoint keeps serving the version it served."""
+    stubbed.sm.add_response("describe_model_package", below_floor(4),
+                            expected_params={"ModelPackageName": package_arn(4)})
+    stubbed.topic.add_response("publish", {"MessageId": "1"}, expected_params={
+        "TopicArn": TOPIC, "Subject": "Model package gt-demo-models/4 approved but not deployed", "Message": ANY})
+    result = handler(package_event(4), None)
+    assert result["decision"] == "refused"
+    assert "accuracy 0.62 is below the accuracy floor 0.8" in result["reason"]
+
+
+def test_the_refusal_alert_names_accuracy_floor_and_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPLOYMENT_SETTINGS", json.dumps(SETTINGS))
+    sent: list[dict[str, Any]] = []
+
+    class FakeSageMaker:
+        def describe_model_package(self, **_: Any) -> dict[str, Any]:
+            return below_floor(4)
+
+    class FakeSns:
+        def publish(self, **request: Any) -> dict[str, str]:
+            sent.append(request)
+            return {"MessageId": "1"}
+
+    monkeypatch.setattr(aws_clients, "_clients", {("sagemaker", REGION): FakeSageMaker(), ("sns", REGION): FakeSns()})
+    handler(package_event(4), None)
+    [alert] = sent
+    assert alert["TopicArn"] == TOPIC
+    message = alert["Message"]
+    assert "version 4 of gt-demo-models is Approved but not approvable" in message
+    assert "accuracy 0.62 is below the accuracy floor 0.8 (workflow.evaluation.accuracy_floor)" in message
+    assert "Nothing was deployed; the endpoint gt-demo-endpoint" in message
+    assert "#/model-registry/model-package-groups/gt-demo-models/versions/4" in message  # the console link
+
+
+def test_group_names_compare_as_sagemaker_writes_arns() -> None:
+    """SageMaker lowercases names in ARNs; a config may spell the group with capitals."""
+    mixed = settings(package_group_name="Gt-Demo-Models")
+    change = parse_package_event(package_event(3))  # the ARN's group: gt-demo-models
+    assert decide(mixed, change, described_package(3, "Approved")).action == DEPLOY
+
+
+def test_no_volume_key_on_instance_types_with_local_storage() -> None:
+    """CreateEndpointConfig refuses a KmsKeyId for instance types with local NVMe storage (their volumes are
+    encrypted by the hardware): ml.m5d.large gets none, ml.m5.large gets the key."""
+    local = create_endpoint_config_request(settings(mode="instance", instance_type="ml.m5d.large", kms_key_arn=KEY),
+                                           package_arn(3), 3)
+    assert "KmsKeyId" not in local
+    assert_valid("CreateEndpointConfig", local)
+    ebs = create_endpoint_config_request(settings(mode="instance", kms_key_arn=KEY), package_arn(3), 3)
+    assert ebs["KmsKeyId"] == KEY
+
+
+def test_emulator_refuses_a_version_below_the_floor(emulated: dict[str, Any]) -> None:
+    sagemaker, group, prefix = emulated["sagemaker"], emulated["group"], emulated["prefix"]
+    arn = register(sagemaker, group)
+    # The evaluation's verdict, then the approval. (The emulator's UpdateModelPackage drops the properties a
+    # request leaves out, where SageMaker keeps them: the approval repeats them here.)
+    verdict = {"approvable": "false", "evaluation-accuracy": "0.62", "accuracy-floor": "0.8"}
+    sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties=verdict)
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved",
+                                   CustomerMetadataProperties=verdict)
+    assert sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"] == verdict
+    event = {"detail-type": "SageMaker Model Package State Change", "source": "aws.sagemaker",
+             "detail": {"ModelPackageArn": arn, "ModelPackageGroupName": group, "ModelApprovalStatus": "Approved",
+                        "ModelPackageStatus": "Completed"}}
+    result = handler(event, None)
+    assert result["decision"] == "refused" and "0.62" in result["reason"]
+    assert named_with(sagemaker, "list_endpoints", "Endpoints", "EndpointName", prefix) == []
+    assert named_with(sagemaker, "list_models", "Models", "ModelName", prefix) == []
+
+
+def test_the_properties_read_are_the_ones_the_evaluation_writes() -> None:
+    """One vocabulary: lambdas/evaluate_model.py writes these CustomerMetadataProperties, deployment reads them."""
+    from lambdas import evaluate_model
+
+    assert deployment.APPROVABLE_PROPERTY == evaluate_model.APPROVABLE_PROPERTY
+    assert deployment.ACCURACY_PROPERTY == evaluate_model.ACCURACY_PROPERTY
+    assert deployment.ACCURACY_FLOOR_PROPERTY == evaluate_model.FLOOR_PROPERTY

@@ -22,7 +22,7 @@ from botocore.stub import Stubber
 from demo.emulator import Emulator
 from lambdas import aws_clients, portal_urls
 from lambdas.portal_urls import PortalUrlError, handler, portal_url
-from lambdas.settings_json import SettingsError
+from lambdas.settings import SettingsError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

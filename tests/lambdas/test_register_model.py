@@ -46,6 +46,9 @@ SETTINGS: dict[str, Any] = {
     "package_group_name": None,
     "topic_arn": TOPIC,
     "tags": {"project": "ground-truth-demo"},
+    # evaluation.enabled = false: RegisterModel registers the package itself (the evaluation path:
+    # tests/lambdas/test_evaluation_start.py).
+    "evaluation": None,
 }
 
 

@@ -10,6 +10,12 @@ requests our code sent, as the AWS documentation describes them:
   https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html#sagemaker-roles-createtrainingjob-perms
 - CreateModel: reads the model artifact and pulls the inference image.
   https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html#sagemaker-roles-createmodel-perms
+- Batch transform (CreateTransformJob, the model's evaluation): runs as the model's execution role
+  (the CreateModel request naming it); reads the model artifact, pulls the image, reads the
+  `ManifestFile` and every object it lists, writes `<S3OutputPath>/<path>.out` for each (with the
+  output key, if any), logs and metrics.
+  https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html#sagemaker-roles-createtransformjob-perms
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html
 - The notebook instance's lifecycle scripts (run as the execution role on the instance): `aws s3
   sync` of the sample images (lists both sides, copies object to object) and the idle checker's
   StopNotebookInstance (stacks/lifecycle/).
@@ -31,6 +37,8 @@ ReadObject = Callable[[str, str], bytes]
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 LABELING_LOG_GROUP = "/aws/sagemaker/LabelingJobs"
 TRAINING_METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+TRANSFORM_METRICS_NAMESPACE = "/aws/sagemaker/TransformJobs"
 # A tuning job names its training jobs <tuning job>-<3 digits>-<8 hex>.
 TUNING_TRAINING_JOB_SUFFIX = "-001-0a1b2c3d"
 
@@ -44,9 +52,14 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 def service_calls(recorded: Iterable[Call], read_object: ReadObject) -> list[Call]:
     calls: list[Call] = []
+    models: dict[str, Mapping[str, Any]] = {}  # model name -> its CreateModel request (a transform runs as it)
     for call in recorded:
         if call.principal is None:
             continue
+        if call.key == "sagemaker.CreateModel":
+            models[call.params["ModelName"]] = call.params
+        if call.key == "sagemaker.CreateTransformJob":
+            calls.extend(transform_calls(call, models, read_object))
         if call.key == "sagemaker.CreateLabelingJob":
             calls.extend(ground_truth_calls(call, read_object))
         elif call.key == "sagemaker.CreateTrainingJob":
@@ -134,6 +147,43 @@ def model_calls(call: Call) -> Iterator[Call]:
             bucket, key = split_s3_uri(container["ModelDataUrl"])
             yield Call(role, "s3", "GetObject", {"Bucket": bucket, "Key": key}, region, why)
         yield from pull_image(role, region, container["Image"], why)
+
+
+def transform_calls(call: Call, models: Mapping[str, Mapping[str, Any]], read_object: ReadObject) -> Iterator[Call]:
+    p, region, job = call.params, call.region, call.params["TransformJobName"]
+    model = models.get(p["ModelName"])
+    if model is None:
+        raise ValueError(f"CreateTransformJob {job} uses model {p['ModelName']}, which no recorded CreateModel made: "
+                         "the role SageMaker runs the transform as is unknown")
+    role = model["ExecutionRoleArn"]
+    why = f"SageMaker batch transform, job {job}"
+
+    def s3(operation: str, uri: str) -> Call:
+        bucket, key = split_s3_uri(uri)
+        return Call(role, "s3", operation, {"Bucket": bucket, "Key": key}, region, why)
+
+    container = model["PrimaryContainer"]
+    yield s3("GetObject", container["ModelDataUrl"])
+    yield from pull_image(role, region, container["Image"], why)
+    source = p["TransformInput"]["DataSource"]["S3DataSource"]
+    output = p["TransformOutput"]["S3OutputPath"].rstrip("/") + "/"
+    yield s3("GetObject", source["S3Uri"])
+    if source["S3DataType"] == "ManifestFile":
+        bucket, key = split_s3_uri(source["S3Uri"])
+        manifest = json.loads(read_object(bucket, key))
+        prefix = manifest[0]["prefix"]
+        for path in manifest[1:]:
+            yield s3("GetObject", prefix + path)
+            yield s3("PutObject", f"{output}{path}.out")
+    else:  # S3Prefix: SageMaker lists the prefix
+        bucket, key = split_s3_uri(source["S3Uri"])
+        yield Call(role, "s3", "ListObjectsV2", {"Bucket": bucket, "Prefix": key}, region, why)
+    output_key = p["TransformOutput"].get("KmsKeyId")
+    if output_key:
+        yield Call(role, "kms", "Encrypt", {"KeyId": output_key}, region, why)
+        yield Call(role, "kms", "GenerateDataKey", {"KeyId": output_key}, region, why)
+    yield from _logs(role, region, TRANSFORM_LOG_GROUP, f"{job}/i-0123456789abcdef0-1700000000", why)
+    yield Call(role, "cloudwatch", "PutMetricData", {"Namespace": TRANSFORM_METRICS_NAMESPACE}, region, why)
 
 
 def pull_image(role: str, region: str, image: str, why: str) -> Iterator[Call]:

@@ -31,7 +31,7 @@ from tests.permissions.rehearsal_run import RehearsalRun
 HERE = Path(__file__).resolve().parent
 EXPECTED_DENIALS_FILE = HERE / "expected_denials.json"
 UNUSED_GRANTS_FILE = HERE / "unused_grants.json"
-ROLE_LABELS = ("StartLabeling", "StartTraining", "RegisterModel", "SageMakerExecution")
+ROLE_LABELS = ("StartLabeling", "StartTraining", "RegisterModel", "Evaluation", "SageMakerExecution")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def rehearse(run: RehearsalRun, *, stacks: Sequence[StackInput] | None = None) -
 def _origin_kind(origin: str) -> str:
     if origin == "recorded":
         return origin
-    for kind in ("notebook SDK", "notebook lifecycle", "Ground Truth", "SageMaker training", "SageMaker hosting"):
+    for kind in ("notebook SDK", "notebook lifecycle", "Ground Truth", "SageMaker training", "SageMaker hosting",
+                 "SageMaker batch transform"):
         if origin.startswith(kind):
             return kind
     return origin

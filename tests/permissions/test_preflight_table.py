@@ -19,8 +19,9 @@ ROLE_LABELS = {
     preflight.START_LABELING: ("Workflow", "LabelingStartLabelingRole"),
     preflight.START_TRAINING: ("Workflow", "TrainingStartTrainingRole"),
     preflight.REGISTER_MODEL: ("Workflow", "ModelRegisterModelRole"),
+    preflight.EVALUATION: ("Workflow", "EvaluationEvaluateRole"),
 }
-CONFIGS = ["explicit-env", "prod", "vpc-kms"]
+CONFIGS = ["explicit-env", "prod", "vpc-kms", "no-evaluation-package", "endpoint-instance-kms"]
 
 
 def preflight_requests(configuration: str) -> tuple[list[IamRequest], object]:
@@ -49,7 +50,8 @@ def preflight_requests(configuration: str) -> tuple[list[IamRequest], object]:
         dead_letter_queue_arn=resolve(stacks, workflow_stack, {"Fn::GetAtt": [queue, "Arn"]}),
         function_log_groups=log_groups,
     )
-    assert set(log_groups) == {preflight.START_LABELING, preflight.START_TRAINING, preflight.REGISTER_MODEL}
+    assert set(log_groups) == {preflight.START_LABELING, preflight.START_TRAINING, preflight.REGISTER_MODEL,
+                               *((preflight.EVALUATION,) if config.evaluation.enabled else ())}
     requests = []
     for role, calls in preflight.permission_table(deployment).items():
         principal = policies.role(*ROLE_LABELS[role])

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lambdas import register_model, start_training
+from lambdas import evaluate_model, register_model, start_training
 from lambdas.manifests import DataLocation, iter_lines, split_manifest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "aws_examples"
@@ -89,3 +89,13 @@ def test_the_training_job_state_change_example_parses() -> None:
     assert (change.kind, change.status) == ("training", "Completed")
     # the name comes from detail.TrainingJobName (the example's ARN names another job)
     assert change.name == "89c96cc8-dded-4739-afcc-6f1dc936701d"
+
+
+def test_the_transform_job_state_change_example_parses_and_is_not_an_evaluation_of_ours() -> None:
+    event = json.loads((EXAMPLES / "transform-job-state-change.json").read_text())
+    change = evaluate_model.parse_event(event)
+    assert change.name == "4b52bd8f-e034-4345-818d-884bdd7c9724"  # from detail, not the ARN
+    assert (change.status, change.failure_reason, change.output_path) == ("another status... GO", "failed why 1",
+                                                                          "s3Uri")
+    ours = "s3://sagemaker-us-east-1-123456789012/ground-truth-demo/evaluation/gt-demo-1/predictions/"
+    assert not evaluate_model.same_location(change.output_path or "", ours)

@@ -705,6 +705,9 @@ def test_status_with_training_and_model(monkeypatch: pytest.MonkeyPatch, capsys:
         "CreationTime": datetime(2024, 5, 6, 9, tzinfo=UTC),
         "PrimaryContainer": {"ModelDataUrl": "s3://b/models/model.tar.gz"},
     }, {"ModelName": model})
+    # The model's evaluation (evaluation.enabled, the default): its transform job, named like the model.
+    stubber.add_client_error("describe_transform_job", "ValidationException", f"Could not find job {model}",
+                             expected_params={"TransformJobName": model})
     cloudformation, stacks = stubbed("cloudformation")
     stacks.add_response("describe_stacks", stack_response("dev-Workflow", {}, "ROLLBACK_COMPLETE"))
     use_clients(monkeypatch, sagemaker=sagemaker, cloudformation=cloudformation)
@@ -719,6 +722,7 @@ def test_status_with_training_and_model(monkeypatch: pytest.MonkeyPatch, capsys:
         "secondary_status": "Completed", "created": "2024-05-06T00:00:00+00:00",
         "model_artifacts": "s3://b/models/model.tar.gz"}}
     assert report["model"]["name"] == model and report["model"]["status"] == "Created"
+    assert report["evaluation"] == {"kind": "evaluation", "name": model, "status": None, "details": {}}
 
 
 # --- start-labeling through the Stubber ----------------------------------------------------
@@ -735,6 +739,23 @@ def payload(value: Any) -> StreamingBody:
     return StreamingBody(io.BytesIO(data), len(data))
 
 
+def deployed_start_labeling(stubber: Stubber, bucket: str = "data-bkt") -> None:
+    """GetFunctionConfiguration of the deployed StartLabeling: its role and LABELING_SETTINGS (the CLI plans
+    the cost estimate with them)."""
+    from tests.unit.test_labeling_request import settings_dict
+
+    stubber.add_response("get_function_configuration", {
+        "FunctionName": "dev-Workflow-StartLabeling", "Role": f"arn:aws:iam::{ACCOUNT}:role/StartLabelingRole",
+        "Environment": {"Variables": {"LABELING_SETTINGS": json.dumps(settings_dict(bucket=bucket))}},
+    }, {"FunctionName": "dev-Workflow-StartLabeling"})
+
+
+def listed_images(stubber: Stubber, keys: list[str], bucket: str = "data-bkt") -> None:
+    stubber.add_response("list_objects_v2", {"Contents": [{"Key": key, "Size": 1000} for key in keys],
+                                             "IsTruncated": False},
+                         {"Bucket": bucket, "Prefix": "ground-truth-demo/images/", "ExpectedBucketOwner": ACCOUNT})
+
+
 def test_start_labeling_invokes_the_function(monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str],
                                              stubbed: Callable[[str], tuple[Any, Stubber]]) -> None:
@@ -742,6 +763,13 @@ def test_start_labeling_invokes_the_function(monkeypatch: pytest.MonkeyPatch,
     workflow_outputs(cfn_stubber, LabelingPortalUrl="https://abc.labeling.us-east-1.sagemaker.aws",
                      LabelingWorkteamArn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/t")
     lambda_client, stubber = stubbed("lambda")
+    deployed_start_labeling(stubber)
+    sagemaker, sagemaker_stubber = stubbed("sagemaker")
+    sagemaker_stubber.add_client_error("describe_labeling_job", "ValidationException",
+                                       "Could not find requested job with name gt-demo-cars",
+                                       expected_params={"LabelingJobName": "gt-demo-cars"})
+    s3, s3_stubber = stubbed("s3")
+    listed_images(s3_stubber, [f"ground-truth-demo/images/{n}.jpg" for n in range(12)])
     result = {"job_name": "gt-demo-cars", "job_arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/gt-demo-cars",
               "console_url": "https://console/x", "object_count": 12,
               "skipped": {"folder_marker": 1, "not_an_image": 2, "too_large": 0}, "status": "Initializing",
@@ -749,9 +777,13 @@ def test_start_labeling_invokes_the_function(monkeypatch: pytest.MonkeyPatch,
     stubber.add_response("invoke", {"StatusCode": 200, "Payload": payload(result)}, {
         "FunctionName": "dev-Workflow-StartLabeling", "InvocationType": "RequestResponse",
         "Payload": json.dumps({"job_name": "cars", "max_objects": 3}).encode()})
-    use_clients(monkeypatch, cloudformation=cloudformation, **{"lambda": lambda_client})
+    use_clients(monkeypatch, cloudformation=cloudformation, sagemaker=sagemaker, s3=s3, **{"lambda": lambda_client})
     code, out, err = run(capsys, "start-labeling", "--name", "cars", "--max-objects", "3")
     assert code == 0, err
+    estimate, started = out.split("Started labeling job")
+    # 12 images, at most 3 labeled (MaxHumanLabeledObjectCount): 3 x 0.08 fee + 3 x 3 workers x 0.012 = 0.348 USD
+    assert estimate.splitlines()[0] == "Estimated labeling cost: at most 0.348 USD for 3 of 12 objects"
+    out = "Started labeling job" + started
     assert out.splitlines() == [
         "Started labeling job gt-demo-cars (Initializing)",
         f"  ARN:      arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/gt-demo-cars",
@@ -770,10 +802,13 @@ def test_start_labeling_reports_the_function_error(monkeypatch: pytest.MonkeyPat
     cloudformation, cfn_stubber = stubbed("cloudformation")
     workflow_outputs(cfn_stubber)
     lambda_client, stubber = stubbed("lambda")
+    deployed_start_labeling(stubber)
+    s3, s3_stubber = stubbed("s3")
+    listed_images(s3_stubber, [])  # nothing to estimate: StartLabeling says why
     error = {"errorMessage": "no images in s3://b/ground-truth-demo/images/", "errorType": "LabelingRequestError",
              "requestId": "r", "stackTrace": ["  File ..."]}
     stubber.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": payload(error)})
-    use_clients(monkeypatch, cloudformation=cloudformation, **{"lambda": lambda_client})
+    use_clients(monkeypatch, cloudformation=cloudformation, s3=s3, **{"lambda": lambda_client})
     code, out, err = run(capsys, "start-labeling")
     assert code == 1 and out == ""
     assert err.startswith("error: StartLabeling (dev-Workflow-StartLabeling) failed: LabelingRequestError: "

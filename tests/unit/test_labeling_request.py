@@ -157,10 +157,13 @@ def test_settings_bad_list_item_is_named_with_its_index() -> None:
 
 
 def test_settings_tags_up_to_the_limit_with_the_job_tag_parse() -> None:
-    forty_nine = {f"team{i}": "x" for i in range(49)}
-    assert len(make_settings(tags=forty_nine).tags) == 49
-    # A settings tag named like the job's own tag is replaced on the job, not added: 50 in all.
-    assert len(make_settings(tags={**forty_nine, "labeling-job": "stale"}).tags) == 50
+    # A job carries the settings' tags plus labeling-job and, for a relabel job, relabel-of: 48 + 2 = 50.
+    forty_eight = {f"team{i}": "x" for i in range(48)}
+    assert len(make_settings(tags=forty_eight).tags) == 48
+    # A settings tag named like the job's own tags is replaced on the job, not added: 50 in all.
+    assert len(make_settings(tags={**forty_eight, "labeling-job": "stale", "relabel-of": "stale"}).tags) == 50
+    with pytest.raises(SettingsError, match=r"has 49 tags; with the labeling-job, relabel-of tag\(s\)"):
+        make_settings(tags={**forty_eight, "team48": "x"})
 
 
 @pytest.mark.parametrize("workforce", ["private", "existing"])

@@ -188,12 +188,24 @@ def test_the_permission_table_follows_the_config() -> None:
     assert ("sagemaker:CreateHyperParameterTuningJob", tuning_job, ()) in calls_of(table, START_TRAINING)
     assert not any(c.action == "sagemaker:CreateTrainingJob" for c in table[START_TRAINING])
     assert ("sagemaker:DescribeHyperParameterTuningJob", tuning_job, ()) in calls_of(table, REGISTER_MODEL)
-    assert ("sagemaker:CreateModelPackage", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/dev-models/1",
-            ()) in calls_of(table, REGISTER_MODEL)
+    # With evaluation (the default) the Evaluation function registers the package, after the evaluation.
+    package = ("sagemaker:CreateModelPackage", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/dev-models/1", ())
+    assert package in calls_of(table, preflight.EVALUATION)
+    assert package not in calls_of(table, REGISTER_MODEL)
+    transform = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:transform-job/cars-preflight"  # named like the model
+    assert ("sagemaker:CreateTransformJob", transform, ()) in calls_of(table, REGISTER_MODEL)
+    assert ("sagemaker:DescribeTransformJob", transform, ()) in calls_of(table, preflight.EVALUATION)
     key_calls = {role: sorted(c.action for c in calls if c.resource == KEY) for role, calls in table.items()}
     assert key_calls == {EXECUTION_ROLE: ["kms:Decrypt", "kms:GenerateDataKey"],
-                         START_LABELING: ["kms:GenerateDataKey"],
-                         START_TRAINING: ["kms:Decrypt", "kms:GenerateDataKey"], REGISTER_MODEL: []}
+                         START_LABELING: ["kms:Decrypt", "kms:GenerateDataKey"],
+                         START_TRAINING: ["kms:Decrypt", "kms:GenerateDataKey"],
+                         REGISTER_MODEL: ["kms:Decrypt", "kms:GenerateDataKey"],
+                         preflight.EVALUATION: ["kms:Decrypt", "kms:GenerateDataKey"]}
+
+    without = preflight.permission_table(deployment(**{"model.register_package": True, "evaluation.enabled": False}))
+    assert preflight.EVALUATION not in without
+    assert package in calls_of(without, REGISTER_MODEL)
+    assert not any("Transform" in c.action for calls in without.values() for c in calls)
 
 
 def test_simulation_requests_group_actions_per_resource_and_are_valid_requests() -> None:
@@ -463,7 +475,10 @@ def function_configuration(role: str) -> dict[str, Any]:
     return {"FunctionName": FUNCTIONS[role], "Role": ROLE_ARNS[role]}
 
 
-def stub_function_roles(stubs: Stubs, roles: tuple[str, ...] = (START_LABELING, START_TRAINING)) -> None:
+# The roles whose S3 calls use the bucket's key: RegisterModel too, since it reads the validation split and
+# writes the evaluation's inputs (evaluation.enabled, the default).
+def stub_function_roles(stubs: Stubs, roles: tuple[str, ...] = (START_LABELING, START_TRAINING,
+                                                                REGISTER_MODEL)) -> None:
     for role in roles:
         stubs.stub("lambda").add_response("get_function_configuration", function_configuration(role),
                                           {"FunctionName": FUNCTIONS[role]})

@@ -22,7 +22,9 @@ one to three of these groups, with values drawn from both sides of each rule:
   unknown type), Auto/Linear/Logarithmic/ReverseLogarithmic scaling (and an unknown one), bounds below
   0, within 0..1, above 1 and fractional for integer ranges, categorical values of strings and numbers,
   computed hyperparameters (num_classes) and unknown ones;
-- `model.register_package` and `model.package_group_name`; `bucket.kms_key_arn`.
+- `model.register_package` and `model.package_group_name`; `bucket.kms_key_arn`;
+- `evaluation.enabled`, `evaluation.instance_type` (an instance type, not one, empty) and
+  `evaluation.accuracy_floor` (within 0..1, outside, null).
 
 For every example: if load_config accepts the config, the settings stacks/lambda_settings.py builds
 for a literal Deployment (account, region, bucket and role ARN literals) serialize (`to_json`) and
@@ -50,13 +52,14 @@ from hypothesis import strategies as st
 
 from lambdas import naming
 from lambdas import settings as contract
-from lambdas.settings import LabelingSettings, ModelSettings, SettingsError, TrainingSettings
+from lambdas.settings import EvaluationSettings, LabelingSettings, ModelSettings, SettingsError, TrainingSettings
 from stacks import algorithm_images
 from stacks.config import ConfigError, WorkflowConfig, load_config
 from stacks.lambda_settings import (
     MAX_ENVIRONMENT_BYTES,
     TOKEN_ALLOWANCE_BYTES,
     Deployment,
+    build_evaluation_settings,
     build_labeling_settings,
     build_model_settings,
     build_training_settings,
@@ -84,8 +87,10 @@ def package_group_name(config: WorkflowConfig) -> str | None:
         config.model.package_group_name or f"{config.labeling.job_prefix}-{config.env_name}-models")
 
 
-def build_all(config: WorkflowConfig) -> dict[str, LabelingSettings | TrainingSettings | ModelSettings]:
-    """The three functions' settings for `config`, as the stack builds them (tokens replaced by literals)."""
+def build_all(config: WorkflowConfig) -> dict[str, LabelingSettings | TrainingSettings | ModelSettings
+                                                | EvaluationSettings]:
+    """The functions' settings for `config`, as the stack builds them (tokens replaced by literals); the Evaluation
+    function's only with evaluation.enabled (stacks/evaluation.py)."""
     team, _ = plans.workteam_arn(config, DEPLOYMENT)
     pre, acs = (f"arn:aws:lambda:{REGION}:432418664414:function:{name}"
                 for name in (config.task.ground_truth.pre_lambda_name, config.task.ground_truth.acs_lambda_name))
@@ -96,6 +101,9 @@ def build_all(config: WorkflowConfig) -> dict[str, LabelingSettings | TrainingSe
         contract.TRAINING_SETTINGS_VAR: build_training_settings(config, DEPLOYMENT, image_uri=image, topic_arn=TOPIC),
         contract.MODEL_SETTINGS_VAR: build_model_settings(config, DEPLOYMENT, image_uri=image, topic_arn=TOPIC,
                                                           package_group_name=package_group_name(config)),
+        **({contract.EVALUATION_SETTINGS_VAR: build_evaluation_settings(
+            config, DEPLOYMENT, topic_arn=TOPIC, package_group_name=package_group_name(config))}
+           if config.evaluation.enabled else {}),
     }
 
 
@@ -137,6 +145,10 @@ SETTING_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "register_package": ("model.register_package", ("model.register_package",)),
     "package_group_name": ("model.package_group_name", ("model.register_package", "model.package_group_name")),
     "kms_key_arn": ("bucket.kms_key_arn", ("bucket.kms_key_arn",)),
+    "evaluation.instance_type": ("evaluation.instance_type", ("evaluation.instance_type",)),
+    "evaluation.kms_key_arn": ("bucket.kms_key_arn", ("bucket.kms_key_arn",)),
+    "evaluation.prefix": ("prefix", ("prefix",)),
+    "accuracy_floor": ("evaluation.accuracy_floor", ("evaluation.accuracy_floor", "evaluation.enabled")),
 }
 
 
@@ -148,19 +160,22 @@ def project(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     data = {name: copy.deepcopy(settings.to_mapping()) for name, settings in build_all(base).items()}
     labeling, training, model = (data[contract.LABELING_SETTINGS_VAR], data[contract.TRAINING_SETTINGS_VAR],
                                  data[contract.MODEL_SETTINGS_VAR])
+    # The default configs evaluate: the Evaluation function's settings and RegisterModel's evaluation object.
+    evaluation, start = data[contract.EVALUATION_SETTINGS_VAR], model["evaluation"]
     def value(key: str) -> Any:
         return overrides[key]
 
     for key in overrides:
         section, _, leaf = key.rpartition(".")
         if key == "prefix":
-            labeling["prefix"] = training["prefix"] = value(key)
+            labeling["prefix"] = training["prefix"] = evaluation["prefix"] = start["prefix"] = value(key)
         elif key == "tags":
             tags = value(key)
             tagged = {**tags, contract.WORKFLOW_ENV_TAG_KEY: base.env_name} if isinstance(tags, dict) else tags
-            labeling["tags"] = training["tags"] = model["tags"] = tagged
+            labeling["tags"] = training["tags"] = model["tags"] = evaluation["tags"] = tagged
         elif key == "labeling.job_prefix":  # `-c` overrides apply after an environment's block, as given
-            labeling["job_prefix"] = training["job_prefix"] = model["job_prefix"] = value(key)
+            for settings_object in (labeling, training, model, evaluation):
+                settings_object["job_prefix"] = value(key)
         elif section == "labeling" and leaf in _LABELING_KEYS:
             labeling[leaf] = value(key)
         elif key == "workforce.price_usd":
@@ -176,9 +191,13 @@ def project(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         elif key == "tuning.enabled":
             training["tuning"]["enabled"] = value(key)
         elif key == "model.register_package":
-            model["register_package"] = value(key)
+            model["register_package"] = evaluation["register_package"] = value(key)
         elif key == "bucket.kms_key_arn":
-            labeling["kms_key_arn"] = training["kms_key_arn"] = value(key)
+            labeling["kms_key_arn"] = training["kms_key_arn"] = start["kms_key_arn"] = value(key)
+        elif key == "evaluation.instance_type":
+            start["instance_type"] = value(key)
+        elif key == "evaluation.accuracy_floor":
+            evaluation["accuracy_floor"] = value(key)
     if "workforce.type" in overrides:
         kind = labeling["workforce"] = overrides["workforce.type"]
         if kind == "private":
@@ -187,7 +206,12 @@ def project(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             labeling["workteam_arn"] = overrides.get("workforce.workteam_arn")
     if model["register_package"] is True:
         group = overrides.get("model.package_group_name")
-        model["package_group_name"] = group if group is not None else f"{labeling['job_prefix']}-models"
+        model["package_group_name"] = evaluation["package_group_name"] = (
+            group if group is not None else f"{labeling['job_prefix']}-models")
+    if overrides.get("evaluation.enabled") is False:
+        # No Evaluation function; RegisterModel's evaluation is null.
+        del data[contract.EVALUATION_SETTINGS_VAR]
+        model["evaluation"] = None
     return data
 
 
@@ -313,6 +337,18 @@ def model_changes(draw: st.DrawFn) -> dict[str, Any]:
 KMS_KEYS = st.sampled_from([None, f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
                             "alias/x"])
 
+
+@st.composite
+def evaluation_changes(draw: st.DrawFn) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    if draw(st.booleans()):
+        result["evaluation.enabled"] = draw(st.booleans())
+    if draw(st.booleans()):
+        result["evaluation.instance_type"] = draw(st.sampled_from(["ml.m5.large", "ml.c5.xlarge", "m5.large", ""]))
+    if draw(st.booleans()) or not result:
+        result["evaluation.accuracy_floor"] = draw(st.sampled_from([None, 0, 0.8, 1, 1.5, -0.1]))
+    return result
+
 GROUPS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "prefix": PREFIXES.map(lambda v: {"prefix": v}),
     "tags": tag_maps().map(lambda v: {"tags": v}),
@@ -326,6 +362,7 @@ GROUPS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "tuning": tuning_changes(),
     "model": model_changes(),
     "kms": KMS_KEYS.map(lambda v: {"bucket.kms_key_arn": v}),
+    "evaluation": evaluation_changes(),
 }
 
 
@@ -399,7 +436,7 @@ def test_the_default_configs_settings_round_trip_and_keep_the_stacks_key_order()
     # The order the templates (and their snapshots) have: the shared keys first, in this order.
     assert labeling_keys[:8] == ["region", "account", "job_prefix", "role_arn", "tags", "task_type", "bucket",
                                  "prefix"]
-    assert labeling_keys[-1] == "kms_key_arn"
+    assert labeling_keys[-2:] == ["kms_key_arn", "auto_labeling"]
     ranges = json.loads(built[contract.TRAINING_SETTINGS_VAR].to_json())["tuning"]["ranges"]
     assert ranges["optimizer"] == {"type": "categorical", "values": ["sgd", "adam"]}
     assert list(ranges["learning_rate"]) == ["type", "min", "max", "scaling"]
@@ -461,7 +498,7 @@ def test_limits_match_botocores_sagemaker_model(sagemaker_shape: Callable[[str],
 def test_every_create_call_that_tags_takes_the_same_tag_list() -> None:
     model = botocore.session.get_session().get_service_model("sagemaker")
     for operation in ("CreateLabelingJob", "CreateTrainingJob", "CreateHyperParameterTuningJob", "CreateModel",
-                      "CreateModelPackage"):
+                      "CreateModelPackage", "CreateTransformJob"):
         assert model.operation_model(operation).input_shape.members["Tags"].name == "TagList", operation
 
 
