@@ -50,11 +50,10 @@ INPUTS_SCHEMA_VERSION = 1
 LABEL_MAP_FILE = "label-map.json"
 SUMMARY_FILE = "summary.json"
 
-# One content type for a split that mixes JPEG and PNG: the image-classification container takes
-# `application/x-image` for any image it can decode (one of the descriptor's inference content
-# types, checked by `transform_content_type`). Its batch answer is JSON Lines, one line per image:
+# One content type for a split that mixes JPEG and PNG: the descriptor's content type that names no
+# single image format (for image classification the container decodes any image it is given under it;
+# `transform_content_type`). Its batch answer is JSON Lines, one line per image:
 # `{"prediction": [p0, p1, ...]}` (image-classification.html, "Inference with the Image Format Algorithm").
-TRANSFORM_CONTENT_TYPE = "application/x-image"
 TRANSFORM_ACCEPT = "application/jsonlines"
 # MaxPayloadInMB must be at least one record (one image here, SplitType None), at most 100, and
 # MaxConcurrentTransforms x MaxPayloadInMB at most 100 (CreateTransformJob). Sized from the largest
@@ -96,12 +95,12 @@ def transform_job_name(training_job_name: str) -> str:
 
 
 def transform_content_type(task: task_types.TaskType) -> str:
-    """The transform's ContentType: one the task type's model accepts (its descriptor's)."""
-    if TRANSFORM_CONTENT_TYPE not in task.algorithm.inference_content_types:
-        raise ValueError(f"{task.algorithm.title} does not accept {TRANSFORM_CONTENT_TYPE} "
-                         f"({', '.join(task.algorithm.inference_content_types)}): the evaluation's batch transform "
-                         "needs one content type for every image of the split")
-    return TRANSFORM_CONTENT_TYPE
+    """The transform's ContentType: the task type's (descriptor's) one that is not a single image format."""
+    generic = [t for t in task.algorithm.inference_content_types if not t.startswith("image/")]
+    if not generic:
+        raise ValueError(f"{task.algorithm.title} accepts only {', '.join(task.algorithm.inference_content_types)}: "
+                         "the evaluation's batch transform needs one content type for every image of the split")
+    return generic[0]
 
 
 def payload_limits(task: task_types.TaskType) -> tuple[int, int]:

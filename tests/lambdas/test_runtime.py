@@ -434,7 +434,7 @@ def test_one_call_ends_within_every_function_timeout() -> None:
                  if resource["Type"] == "AWS::Lambda::Function"
                  and (props := resource["Properties"]).get("Handler", "").startswith("lambdas.")}
     assert set(functions) == {"lambdas.start_labeling.handler", "lambdas.start_training.handler",
-                              "lambdas.register_model.handler"}
+                              "lambdas.register_model.handler", "lambdas.evaluate_model.handler"}
     worst = aws_clients.worst_case_call_seconds()
     for handler, props in functions.items():
         # Every attempt timing out, every retry waiting the longest backoff: still inside the timeout.

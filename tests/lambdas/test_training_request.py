@@ -231,7 +231,7 @@ def test_tuning_enabled_needs_ranges() -> None:
 def test_settings_round_trip_through_the_stacks_json() -> None:
     settings = TrainingSettings.from_json(json.dumps(SETTINGS))
     # to_json is what the stack writes: the same keys, read back to the same settings.
-    assert set(json.loads(settings.to_json())) == {*SETTINGS, "kms_key_arn"}
+    assert set(json.loads(settings.to_json())) == {*SETTINGS, "kms_key_arn", "exclude_machine_labels_below"}
     assert TrainingSettings.from_json(settings.to_json()) == settings
 
 

@@ -70,14 +70,14 @@ def test_a_broken_price_table_is_refused_with_the_file_named(tmp_path: Path, tie
 # --- The demo, with the default config ----------------------------------------------------------
 
 
-def test_the_demo_25_images_with_cdk_json_defaults_cost_the_hand_computed_amount() -> None:
+def test_25_images_with_cdk_json_defaults_cost_the_hand_computed_amount() -> None:
     from demo import run
 
     workflow = json.loads((ROOT / "cdk.json").read_text())["context"]["workflow"]
     workforce = workflow["workforce"]
     assert (workforce["type"], workforce["price_usd"], workforce["workers_per_object"]) == ("public", "0.012", 3)
-    images = inspect.signature(run.run_demo).parameters["image_count"].default
-    assert images == 25
+    assert inspect.signature(run.run_demo).parameters["image_count"].default == 80  # the demo now: 9.28 USD
+    images = 25  # the case: the tutorial-sized 25 images
 
     result = lc.estimate(objects=images, workers_per_object=workforce["workers_per_object"],
                          workforce=workforce["type"], worker_price_usd=Decimal(workforce["price_usd"]))
