@@ -34,6 +34,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from .aws_clients import client
+from .evaluation_job import ACCURACY_FLOOR_PROPERTY, ACCURACY_PROPERTY, APPROVABLE_PROPERTY
 from .job_rules import has_local_instance_storage
 from .naming import derive_name
 from .runtime import (
@@ -70,12 +71,6 @@ NAME_PREFIX_MAX = 29
 VARIANT_NAME = "AllTraffic"
 # Tag on everything this function creates: which package version it serves.
 PACKAGE_TAG = MODEL_PACKAGE_TAG_KEY
-# CustomerMetadataProperties the Evaluation function sets on a version it evaluated (lambdas/evaluate_model.py,
-# the same keys; a test keeps them equal): "approvable" is "false" when its accuracy on the validation split is
-# below `evaluation.accuracy_floor`; such a version is never deployed, even when someone approves it.
-APPROVABLE_PROPERTY = "approvable"
-ACCURACY_PROPERTY = "evaluation-accuracy"
-ACCURACY_FLOOR_PROPERTY = "accuracy-floor"
 
 # Endpoint states (DescribeEndpoint EndpointStatus).
 IN_SERVICE = "InService"

@@ -44,7 +44,15 @@ from .evaluation import (
     predictions_from_outputs,
     split_s3_uri,
 )
-from .evaluation_job import INPUTS_FILE, METRICS_FILE, REPORT_FILE, EvaluationLocation
+from .evaluation_job import (
+    ACCURACY_FLOOR_PROPERTY,
+    ACCURACY_PROPERTY,
+    APPROVABLE_PROPERTY,
+    INPUTS_FILE,
+    METRICS_FILE,
+    REPORT_FILE,
+    EvaluationLocation,
+)
 from .evaluation_report import render_report
 from .manifests import iter_lines
 from .runtime import (
@@ -66,9 +74,6 @@ FAILED_STATUSES = ("Failed", "Stopped")
 
 # CustomerMetadataProperties of the package (keys and values: letters, digits, spaces and _ . : / = + - @,
 # at most 128 / 256 characters; botocore's model). The deployment reads `approvable`.
-ACCURACY_PROPERTY = "evaluation-accuracy"
-FLOOR_PROPERTY = "accuracy-floor"
-APPROVABLE_PROPERTY = "approvable"
 # ModelPackageDescription: at most 1024 characters.
 DESCRIPTION_MAX = 1024
 # MetricsSource.ContentType of metrics.json.
@@ -121,7 +126,7 @@ class Verdict:
     def metadata(self) -> dict[str, str]:
         properties = {ACCURACY_PROPERTY: number_text(self.accuracy), APPROVABLE_PROPERTY: _flag(self.approvable)}
         if self.floor is not None:
-            properties[FLOOR_PROPERTY] = number_text(self.floor)
+            properties[ACCURACY_FLOOR_PROPERTY] = number_text(self.floor)
         return properties
 
 
@@ -351,7 +356,7 @@ def _not_evaluated(settings: EvaluationSettings, sagemaker: Any, inputs: Mapping
     if settings.register_package:
         metadata = {APPROVABLE_PROPERTY: _flag(floor is None)}
         if floor is not None:
-            metadata[FLOOR_PROPERTY] = number_text(floor)
+            metadata[ACCURACY_FLOOR_PROPERTY] = number_text(floor)
             note = (f"Not evaluated ({reason}): not approvable, the accuracy floor {number_text(floor)} cannot be "
                     "shown to be met.")
         else:

@@ -49,6 +49,12 @@ INPUTS_SCHEMA_VERSION = 1
 # StartTraining writes these next to each split's manifests (start_training.py, manifests.py).
 LABEL_MAP_FILE = "label-map.json"
 SUMMARY_FILE = "summary.json"
+# CustomerMetadataProperties the Evaluation function (evaluate_model.py) sets on a version it evaluated and the
+# Deployment function (deployment.py) reads: "approvable" is "false" when its accuracy on the validation split
+# is below `evaluation.accuracy_floor`; such a version is never deployed, even when someone approves it.
+APPROVABLE_PROPERTY = "approvable"
+ACCURACY_PROPERTY = "evaluation-accuracy"
+ACCURACY_FLOOR_PROPERTY = "accuracy-floor"
 
 # One content type for a split that mixes JPEG and PNG: the descriptor's content type that names no
 # single image format (for image classification the container decodes any image it is given under it;

@@ -910,4 +910,4 @@ def test_the_properties_read_are_the_ones_the_evaluation_writes() -> None:
 
     assert deployment.APPROVABLE_PROPERTY == evaluate_model.APPROVABLE_PROPERTY
     assert deployment.ACCURACY_PROPERTY == evaluate_model.ACCURACY_PROPERTY
-    assert deployment.ACCURACY_FLOOR_PROPERTY == evaluate_model.FLOOR_PROPERTY
+    assert deployment.ACCURACY_FLOOR_PROPERTY == evaluate_model.ACCURACY_FLOOR_PROPERTY

@@ -386,7 +386,7 @@ def test_the_deployment_reads_the_metadata_keys_this_function_writes() -> None:
     from lambdas import deployment, evaluate_model
 
     assert (deployment.APPROVABLE_PROPERTY, deployment.ACCURACY_PROPERTY, deployment.ACCURACY_FLOOR_PROPERTY) == (
-        evaluate_model.APPROVABLE_PROPERTY, evaluate_model.ACCURACY_PROPERTY, evaluate_model.FLOOR_PROPERTY)
+        evaluate_model.APPROVABLE_PROPERTY, evaluate_model.ACCURACY_PROPERTY, evaluate_model.ACCURACY_FLOOR_PROPERTY)
     # A package below the floor, as written here, is refused there.
     described = {"CustomerMetadataProperties": Verdict(0.8, 8, 10, 0.85).metadata()}
     assert deployment.not_approvable_reason(described) == (
